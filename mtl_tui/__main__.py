@@ -1,0 +1,3 @@
+from mtl_tui.cli import main
+
+main()

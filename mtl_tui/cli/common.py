@@ -1,0 +1,62 @@
+"""What every command shares: settings, the pool, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from mtl_tui.config import Settings, load_settings
+from mtl_tui.memory.embed import SentenceTransformerEmbedder
+from mtl_tui.memory.store import MemoryStore
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def settings(**overrides: Any) -> Settings:
+    return load_settings(overrides)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def open_store(cfg: Settings | None = None, embed: bool = False) -> Iterator[MemoryStore]:
+    """The user's pool; with `embed`, an embedder of the configured model attached
+    (refused early, before the model loads, if the pool was built with another)."""
+    cfg = cfg or settings()
+    embedder = SentenceTransformerEmbedder(cfg.embedding_model) if embed else None
+    store = MemoryStore.open(embedder=embedder)
+    try:
+        if embedder is not None:
+            with err.status(f"Loading embedding model {embedder.name}…"):
+                embedder.load()
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Any]:
+    """A `(done, total)` callback drawing a bar on stderr."""
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

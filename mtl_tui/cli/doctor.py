@@ -1,0 +1,139 @@
+"""`mtl doctor`: is everything mtl needs in place on this machine?"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from rich.markup import escape
+
+from mtl_tui import paths
+from mtl_tui.cli.common import err, out, print_json
+from mtl_tui.config import Settings, load_settings
+from mtl_tui.errors import MtlError
+from mtl_tui.memory import db as dbmod
+from mtl_tui.memory.embed import SentenceTransformerEmbedder, resolve_model_path
+from mtl_tui.memory.store import MemoryStore
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    essential: bool = True
+
+
+def _check_config() -> tuple[Check, Settings | None]:
+    path = paths.config_file()
+    try:
+        cfg = load_settings()
+    except MtlError as exc:
+        return Check("config", False, str(exc)), None
+    where = str(path) if path.exists() else f"{path} (absent, defaults used)"
+    return Check("config", True, where), cfg
+
+
+def _check_sqlite_vec() -> Check:
+    try:
+        module, name = dbmod.choose_driver()
+        conn = module.connect(":memory:")
+        version = dbmod._load_vec(conn)
+        sqlite_version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+        conn.close()
+    except MtlError as exc:
+        return Check("sqlite-vec", False, str(exc))
+    how = (
+        "through Python's sqlite3"
+        if name == "sqlite3"
+        else "through sqlean.py (this Python's sqlite3 cannot load extensions)"
+    )
+    return Check("sqlite-vec", True, f"{version} loaded {how}, SQLite {sqlite_version}")
+
+
+def _check_embedder(cfg: Settings) -> Check:
+    embedder = SentenceTransformerEmbedder(cfg.embedding_model)
+    started = time.perf_counter()
+    try:
+        with err.status(f"Loading embedding model {embedder.name}…"):
+            dim = embedder.dim
+            embedder.embed(["doctor"])
+    except MtlError as exc:
+        return Check("embedding model", False, str(exc))
+    seconds = time.perf_counter() - started
+    source = resolve_model_path(cfg.embedding_model)
+    return Check(
+        "embedding model",
+        True,
+        f"{embedder.name}, {dim} dimensions, loaded in {seconds:.1f} s from {source}",
+    )
+
+
+def _check_pool(cfg: Settings) -> Check:
+    path = paths.pool_file()
+    if not path.exists():
+        return Check("memory pool", True, f"{path} (not created yet)")
+    try:
+        store = MemoryStore.open(path)
+    except MtlError as exc:
+        return Check("memory pool", False, str(exc))
+    try:
+        info = store.stats()
+        recorded = info["embedding_model"]
+        detail = f"{path}, {info['total']} memories, {info['size_bytes'] / 1e6:.1f} MB"
+        if recorded and recorded != cfg.embedding_model:
+            return Check(
+                "memory pool",
+                False,
+                f"{detail}; embedded with '{recorded}' but '{cfg.embedding_model}' is "
+                "configured: run `mtl memory reindex`",
+            )
+        return Check("memory pool", True, detail)
+    finally:
+        store.close()
+
+
+def _check_model(cfg: Settings) -> Check:
+    if not cfg.model:
+        return Check(
+            "model",
+            False,
+            "no model configured: set MTL_MODEL, pass --model, or set `model` in "
+            f"{paths.config_file()}",
+            essential=False,
+        )
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    with err.status("Loading litellm…"):
+        import litellm
+
+    where = f" at {cfg.api_base}" if cfg.api_base else ""
+    try:
+        env = litellm.validate_environment(model=cfg.model, api_base=cfg.api_base)
+    except Exception as exc:  # litellm raises plain exceptions for unknown providers
+        return Check("model", False, f"{cfg.model}{where}: {exc}", essential=False)
+    missing = env.get("missing_keys") or []
+    if missing and not cfg.api_base:
+        return Check(
+            "model",
+            False,
+            f"{cfg.model}: credentials missing, set {', '.join(missing)}",
+            essential=False,
+        )
+    return Check("model", True, f"{cfg.model}{where}, credentials found", essential=False)
+
+
+def run_doctor(as_json: bool) -> int:
+    config_check, cfg = _check_config()
+    checks = [config_check, _check_sqlite_vec()]
+    if cfg is not None:
+        checks += [_check_embedder(cfg), _check_pool(cfg), _check_model(cfg)]
+    if as_json:
+        print_json([c.__dict__ for c in checks])
+    else:
+        for check in checks:
+            mark = (
+                "[green]ok[/]" if check.ok else "[red]✗[/]" if check.essential else "[yellow]![/]"
+            )
+            out.print(f"{mark}  [bold]{check.name}[/]: {escape(check.detail)}")
+    return 0 if all(c.ok for c in checks if c.essential) else 1

@@ -1,0 +1,289 @@
+"""`mtl memory …`: look after the per-user pool."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mtl_tui.cli.common import err, open_store, out, print_json, progress_bar, settings
+from mtl_tui.errors import MtlError
+from mtl_tui.memory.embed import SentenceTransformerEmbedder
+from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.records import Memory
+
+app = typer.Typer(
+    help="List, search, show, add, rate and delete memories in your pool.",
+    no_args_is_help=True,
+)
+
+
+class KindChoice(StrEnum):
+    insight = "insight"
+    summary = "summary"
+    workflow = "workflow"
+    trajectory = "trajectory"
+
+
+class Direction(StrEnum):
+    up = "up"
+    down = "down"
+
+
+KindOpt = Annotated[KindChoice | None, typer.Option("--kind", help="Only this kind.")]
+LangOpt = Annotated[
+    str | None, typer.Option("--lang", help="Only memories from this language, e.g. python.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _kind(value: KindChoice | None) -> str | None:
+    return value.value if value else None
+
+
+def _votes(memory: Memory) -> str:
+    net = memory.net_votes
+    style = "green" if net > 0 else "red" if net < 0 else "dim"
+    return f"[{style}]{net:+d}[/] ({memory.up}↑ {memory.down}↓)"
+
+
+def _table(rows: list[Memory] | list[Hit], title: str) -> Table:
+    table = Table(title=title, title_justify="left", expand=True)
+    table.add_column("id", justify="right", style="bold", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("lang", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("votes", no_wrap=True)
+    has_score = bool(rows) and isinstance(rows[0], Hit)
+    if has_score:
+        table.add_column("sim", justify="right", no_wrap=True)
+    else:
+        table.add_column("origin", no_wrap=True)
+    for row in rows:
+        memory = row.memory if isinstance(row, Hit) else row
+        last = f"{row.similarity:.2f}" if isinstance(row, Hit) else escape(memory.origin)
+        table.add_row(
+            str(memory.id),
+            memory.kind,
+            escape(memory.title),
+            ", ".join(memory.languages) or "any",
+            memory.outcome,
+            _votes(memory),
+            last,
+        )
+    return table
+
+
+@app.command("list")
+def list_(
+    kind: KindOpt = None,
+    lang: LangOpt = None,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many; 0 for all.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List memories, newest first."""
+    with open_store() as store:
+        rows = store.list(_kind(kind), lang, limit or None)
+        total = store.count(_kind(kind), lang)
+    if as_json:
+        print_json([m.to_dict() for m in rows])
+        return
+    if not rows:
+        out.print("No memories yet." if total == 0 else "Nothing matches.")
+        return
+    shown = f"{len(rows)} of {total}" if len(rows) < total else str(total)
+    out.print(_table(rows, f"Memories ({shown})"))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What you are looking for, in plain words.")],
+    kind: KindOpt = None,
+    lang: LangOpt = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search memories by meaning, ranked as retrieval ranks them (similarity, votes, wins)."""
+    with open_store(embed=True) as store:
+        hits = store.search(query, top_k, _kind(kind), lang)
+    if as_json:
+        print_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        out.print("Nothing found.")
+        return
+    out.print(_table(hits, f"Best {len(hits)} for “{escape(query)}”"))
+
+
+@app.command()
+def show(
+    memory_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one memory in full."""
+    with open_store() as store:
+        memory = store.get(memory_id)
+    if as_json:
+        print_json(memory.to_dict())
+        return
+    out.print(f"[bold]#{memory.id}[/] {memory.kind}  {_votes(memory)}")
+    for name, value in memory.fields.items():
+        if isinstance(value, list):
+            value = "\n".join(f"  - {v['command'] if isinstance(v, dict) else v}" for v in value)
+            out.print(f"[bold]{name}[/]:\n{escape(value)}")
+        else:
+            out.print(f"[bold]{name}[/]: {escape(str(value))}")
+    facts = [
+        ("tags", ", ".join(memory.tags) or "-"),
+        ("languages", ", ".join(memory.languages) or "any"),
+        ("repository", memory.repo or "-"),
+        ("model", memory.model or "-"),
+        ("outcome", memory.outcome),
+        ("origin", memory.origin),
+        ("used", f"{memory.uses} times, {memory.wins} in successful runs"),
+        ("support", str(memory.support)),
+        ("created", memory.created_at),
+        ("updated", memory.updated_at),
+    ]
+    for name, value in facts:
+        out.print(f"[dim]{name}:[/] {escape(value)}")
+
+
+def _read_memory_file(source: str) -> Memory:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MtlError(f"cannot read a memory from {source}: {exc}") from None
+    if not isinstance(data, dict) or "fields" not in data:
+        raise MtlError(f"{source}: expected a JSON object with 'kind' and 'fields'")
+    try:
+        return Memory(
+            kind=data.get("kind", "insight"),
+            fields=data["fields"],
+            tags=data.get("tags", []),
+            languages=data.get("languages", []),
+            outcome=data.get("outcome", "unknown"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise MtlError(f"{source}: {exc}") from None
+
+
+@app.command()
+def add(
+    title: Annotated[str | None, typer.Option(help="Insight title (what gets embedded).")] = None,
+    description: Annotated[str | None, typer.Option(help="Insight, one sentence.")] = None,
+    content: Annotated[str | None, typer.Option(help="Insight body, 1-3 sentences.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="A tag; repeat for more.")] = None,
+    lang: Annotated[list[str] | None, typer.Option(help="A language; repeat for more.")] = None,
+    from_file: Annotated[
+        str | None,
+        typer.Option(
+            "--from-file",
+            help='A JSON memory of any kind ({"kind", "fields", "tags", "languages"}); '
+            "- reads stdin.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a memory by hand: an insight from flags, or any kind from a JSON file."""
+    if from_file:
+        memory = _read_memory_file(from_file)
+        memory.tags += tag or []
+        memory.languages += lang or []
+    else:
+        if not title:
+            raise MtlError("give --title (with --description and --content) or --from-file")
+        memory = Memory(
+            kind="insight",
+            fields={
+                "title": title,
+                "description": description or title,
+                "content": content or description or title,
+            },
+            tags=tag or [],
+            languages=lang or [],
+        )
+    try:
+        memory = Memory(**{**memory.__dict__})  # re-normalise tags and languages
+    except ValueError as exc:
+        raise MtlError(str(exc)) from None
+    with open_store(embed=True) as store:
+        try:
+            result = store.add(memory)
+        except ValueError as exc:
+            raise MtlError(str(exc)) from None
+        stored = store.get(result.id)
+    if as_json:
+        print_json({"created": result.created, **stored.to_dict()})
+    elif result.created:
+        out.print(f"Added #{stored.id}: {escape(stored.title)}")
+    else:
+        out.print(f"Already stored as #{stored.id}: {escape(stored.title)}")
+
+
+@app.command()
+def rate(
+    memory_id: Annotated[int, typer.Argument(metavar="ID")],
+    direction: Annotated[Direction, typer.Argument(help="up or down")],
+) -> None:
+    """Vote a memory up or down. Net votes of -2 or less keep it out of retrieval."""
+    with open_store() as store:
+        memory = store.vote(memory_id, direction is Direction.up)
+    hidden = "  (hidden from retrieval)" if memory.net_votes <= -2 else ""
+    out.print(f"#{memory.id} now has {_votes(memory)}{hidden}")
+
+
+@app.command("rm")
+def remove(
+    memory_ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Ids to delete.")],
+) -> None:
+    """Delete memories (all of them, or none if an id is unknown)."""
+    with open_store() as store:
+        store.delete(memory_ids)
+    out.print(f"Deleted {', '.join(f'#{i}' for i in memory_ids)}")
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """Counts by kind, outcome, origin and language; the pool's file and model."""
+    with open_store() as store:
+        info = store.stats()
+    if as_json:
+        print_json(info)
+        return
+    out.print(
+        f"[bold]{info['total']}[/] memories in {escape(info['path'])} "
+        f"({info['size_bytes'] / 1e6:.1f} MB)"
+    )
+    model = info["embedding_model"] or "none yet"
+    if info["embedding_dim"]:
+        model += f" ({info['embedding_dim']} dimensions)"
+    out.print(f"embedding model: {escape(model)}")
+    for key in ("by_kind", "by_outcome", "by_origin", "by_language"):
+        parts = ", ".join(f"{escape(k)} {v}" for k, v in info[key].items()) or "-"
+        out.print(f"{key.removeprefix('by_')}: {parts}")
+    out.print(
+        f"votes: {info['votes_up']} up, {info['votes_down']} down; "
+        f"{info['hidden']} hidden; used {info['uses']} times, {info['wins']} wins"
+    )
+
+
+@app.command()
+def reindex() -> None:
+    """Re-embed every memory with the configured embedding model (after changing it)."""
+    cfg = settings()
+    embedder = SentenceTransformerEmbedder(cfg.embedding_model)
+    with open_store(cfg) as store:
+        with err.status(f"Loading embedding model {embedder.name}…"):
+            embedder.load()
+        with progress_bar("Re-embedding") as update:
+            count = store.reindex(embedder, update)
+    out.print(f"Re-embedded {count} memories with {escape(embedder.name)}.")

@@ -1,0 +1,116 @@
+"""Validated user configuration: TOML file < environment variables < command-line flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mtl_tui import paths
+from mtl_tui.errors import ConfigError
+from mtl_tui.memory.records import Kind
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+# Environment variable -> top-level setting it overrides.
+ENV_OVERRIDES = {
+    "MTL_MODEL": "model",
+    "MTL_API_BASE": "api_base",
+    "MTL_EMBEDDING_MODEL": "embedding_model",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AgentSettings(_Section):
+    step_limit: int = Field(50, ge=1, description="most model turns in one run")
+    cost_limit: float = Field(3.0, ge=0, description="USD; 0 means no limit")
+    command_timeout: float = Field(60.0, gt=0, description="seconds one command may run")
+    wall_time_limit: float = Field(3600.0, gt=0, description="seconds one run may take")
+
+
+class MemorySettings(_Section):
+    top_k: int = Field(3, ge=0, le=50)
+    kind: Kind = "insight"
+    distill_kinds: list[Kind] = Field(default_factory=lambda: ["insight"])
+
+
+class Settings(_Section):
+    model: str | None = None
+    api_base: str | None = None
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    theme: str = "mtl-dark"
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    keymap: dict[str, str] = Field(default_factory=dict)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    where = f"config file {path}" if path else "settings"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{where}: key '{key}': {first['msg']}{tail}"
+
+
+def load_settings(overrides: dict[str, Any] | None = None, path: Path | None = None) -> Settings:
+    """Settings from the config file, then `MTL_*` variables, then explicit overrides.
+
+    `overrides` holds command-line flags; a value of None means "flag not given".
+    """
+    path = path or paths.config_file()
+    data = _read_toml(path)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    layered: dict[str, Any] = {}
+    for var, key in ENV_OVERRIDES.items():
+        if os.environ.get(var):
+            layered[key] = os.environ[var]
+    layered.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if not layered:
+        return settings
+    try:
+        return Settings.model_validate(settings.model_dump() | layered)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, None)) from None
+
+
+def save_setting(key: str, value: Any, path: Path | None = None) -> None:
+    """Persist one dotted key (e.g. `theme`, `memory.top_k`) without touching the others."""
+    path = path or paths.config_file()
+    data = _read_toml(path)
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    try:
+        Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, None)) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(path)

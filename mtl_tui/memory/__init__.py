@@ -1,0 +1,1 @@
+"""The per-user memory pool. Nothing here imports Textual or litellm."""

@@ -1,0 +1,201 @@
+"""The pool's SQLite connection: driver choice, sqlite-vec, pragmas, migrations.
+
+Python's own `sqlite3` is used when it can load extensions; many builds (this one,
+pyenv and macOS system Pythons) cannot, and then `sqlean.py`, which bundles a SQLite
+with extension loading, takes its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mtl_tui.errors import PoolError
+
+BUSY_TIMEOUT_MS = 15_000
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def stdlib_can_load_extensions() -> bool:
+    return hasattr(sqlite3.Connection, "enable_load_extension")
+
+
+def choose_driver(prefer: str | None = None) -> tuple[ModuleType, str]:
+    """The DB-API module to use and its name. `prefer` (or `MTL_SQLITE_DRIVER`) forces one."""
+    prefer = prefer or os.environ.get("MTL_SQLITE_DRIVER") or "auto"
+    if prefer not in {"auto", "sqlite3", "sqlean"}:
+        raise PoolError(f"unknown SQLite driver '{prefer}' (expected auto, sqlite3 or sqlean)")
+    if prefer == "sqlite3" or (prefer == "auto" and stdlib_can_load_extensions()):
+        if not stdlib_can_load_extensions():
+            raise PoolError("this Python's sqlite3 cannot load extensions; use the sqlean driver")
+        return sqlite3, "sqlite3"
+    try:
+        import sqlean
+    except ImportError as exc:  # pragma: no cover - sqlean.py is a hard dependency
+        raise PoolError(
+            "this Python's sqlite3 cannot load extensions and sqlean.py is not installed"
+        ) from exc
+    return sqlean, "sqlean"
+
+
+@dataclass
+class Database:
+    conn: Any
+    path: Path
+    driver: str
+    vec_version: str
+    sqlite_version: str
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Any]:
+        """One write transaction, taken up front (`BEGIN IMMEDIATE`) so that two processes
+        queue on the busy timeout instead of failing on a read-to-write upgrade."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                break
+            except Exception as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise PoolError(f"memory pool {self.path} is busy: {exc}") from exc
+                time.sleep(0.05)
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _is_busy(exc: Exception) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(len(_SQLITE_MAGIC))
+    return head == _SQLITE_MAGIC or head == b""
+
+
+def connect(path: Path, driver: str | None = None) -> Database:
+    """Open (creating if needed) the pool at `path` with sqlite-vec loaded and migrated."""
+    module, name = choose_driver(driver)
+    if path.exists():
+        if path.is_dir():
+            raise PoolError(f"memory pool path {path} is a directory, not a SQLite file")
+        if not _looks_like_sqlite(path):
+            raise PoolError(f"{path} is not a SQLite database; move it away or set MTL_HOME")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = module.connect(str(path), isolation_level=None, check_same_thread=False)
+    except Exception as exc:
+        raise PoolError(f"cannot open memory pool {path}: {exc}") from exc
+    try:
+        vec_version = _load_vec(conn)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        sqlite_version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+        db = Database(conn, path, name, vec_version, sqlite_version)
+        migrate(db)
+    except PoolError:
+        conn.close()
+        raise
+    except Exception as exc:
+        conn.close()
+        raise PoolError(f"cannot use memory pool {path}: {exc}") from exc
+    return db
+
+
+def _load_vec(conn: Any) -> str:
+    import sqlite_vec
+
+    try:
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+    except Exception as exc:
+        raise PoolError(f"sqlite-vec could not be loaded: {exc}") from exc
+    return str(conn.execute("SELECT vec_version()").fetchone()[0])
+
+
+# Forward migrations: MIGRATIONS[i] takes the schema from version i to i + 1.
+# Never edit a released step; append a new one.
+def _run_script(conn: Any, script: str) -> None:
+    # Not executescript(): it commits the open transaction first.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _v1(conn: Any) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE memories (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('insight', 'summary', 'workflow', 'trajectory')),
+            fields TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            tags TEXT NOT NULL DEFAULT '[]',
+            languages TEXT NOT NULL DEFAULT '[]',
+            repo TEXT,
+            model TEXT,
+            outcome TEXT NOT NULL DEFAULT 'unknown'
+                CHECK (outcome IN ('success', 'failure', 'unknown')),
+            origin TEXT NOT NULL DEFAULT 'manual',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            up INTEGER NOT NULL DEFAULT 0,
+            down INTEGER NOT NULL DEFAULT 0,
+            uses INTEGER NOT NULL DEFAULT 0,
+            wins INTEGER NOT NULL DEFAULT 0,
+            support INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE UNIQUE INDEX memories_content ON memories (kind, content_hash);
+        CREATE TABLE memory_languages (
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            language TEXT NOT NULL,
+            PRIMARY KEY (language, memory_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_languages_memory ON memory_languages (memory_id);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: Database) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise PoolError(
+            f"memory pool {db.path} has schema version {version}, newer than this mtl "
+            f"understands ({SCHEMA_VERSION}); upgrade mtl"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    with db.write() as conn:
+        # Re-read inside the lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for step in range(version, SCHEMA_VERSION):
+            MIGRATIONS[step](conn)
+            conn.execute(f"PRAGMA user_version = {step + 1}")

@@ -1,0 +1,163 @@
+"""The four memory kinds of the study, as validated data.
+
+| kind       | fields                             | embedded text |
+|------------|------------------------------------|---------------|
+| trajectory | task, commands (+ outputs)         | task          |
+| workflow   | goal, commands                     | goal          |
+| summary    | task_summary, experience_summary   | task_summary  |
+| insight    | title, description, content        | title         |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+Kind = Literal["insight", "summary", "workflow", "trajectory"]
+Outcome = Literal["success", "failure", "unknown"]
+KINDS: tuple[str, ...] = get_args(Kind)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+_Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InsightFields(_Fields):
+    title: _Short
+    description: Annotated[_Text, StringConstraints(max_length=500)]
+    content: Annotated[_Text, StringConstraints(max_length=2000)]
+
+
+class SummaryFields(_Fields):
+    task_summary: Annotated[_Text, StringConstraints(max_length=2000)]
+    experience_summary: Annotated[_Text, StringConstraints(max_length=4000)]
+
+
+class WorkflowFields(_Fields):
+    goal: Annotated[_Text, StringConstraints(max_length=1000)]
+    commands: list[Annotated[_Text, StringConstraints(max_length=2000)]] = Field(
+        min_length=1, max_length=50
+    )
+
+
+class TrajectoryStep(_Fields):
+    command: str = Field(max_length=10_000)
+    output: str = Field("", max_length=20_000)
+
+
+class TrajectoryFields(_Fields):
+    task: Annotated[_Text, StringConstraints(max_length=4000)]
+    commands: list[TrajectoryStep] = Field(max_length=500)
+
+
+FIELD_MODELS: dict[str, type[_Fields]] = {
+    "insight": InsightFields,
+    "summary": SummaryFields,
+    "workflow": WorkflowFields,
+    "trajectory": TrajectoryFields,
+}
+EMBEDDED_FIELD = {
+    "insight": "title",
+    "summary": "task_summary",
+    "workflow": "goal",
+    "trajectory": "task",
+}
+
+
+def validate_fields(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The kind's fields, checked and normalised; raises ValueError naming the field."""
+    if kind not in FIELD_MODELS:
+        raise ValueError(f"unknown kind '{kind}' (expected one of: {', '.join(KINDS)})")
+    try:
+        return FIELD_MODELS[kind].model_validate(fields).model_dump()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "fields"
+        raise ValueError(f"{kind} field '{where}': {first['msg']}") from None
+
+
+def now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _norm_list(values: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values or []:
+        text = str(value).strip().lower()
+        if text:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+@dataclass
+class Memory:
+    kind: str
+    fields: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    repo: str | None = None
+    model: str | None = None
+    outcome: str = "unknown"
+    origin: str = "manual"
+    id: int | None = None
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    up: int = 0
+    down: int = 0
+    uses: int = 0
+    wins: int = 0
+    support: int = 1
+
+    def __post_init__(self) -> None:
+        self.tags = _norm_list(self.tags)
+        self.languages = _norm_list(self.languages)
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome '{self.outcome}' (expected {', '.join(OUTCOMES)})")
+
+    @property
+    def embedded_text(self) -> str:
+        return str(self.fields[EMBEDDED_FIELD[self.kind]])
+
+    @property
+    def title(self) -> str:
+        """One line to show in lists."""
+        return " ".join(self.embedded_text.split())
+
+    @property
+    def net_votes(self) -> int:
+        return self.up - self.down
+
+    @property
+    def content_hash(self) -> str:
+        """Identity of the content: same kind and fields, same hash."""
+        blob = json.dumps([self.kind, self.fields], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "title": self.title,
+            "fields": self.fields,
+            "tags": self.tags,
+            "languages": self.languages,
+            "repo": self.repo,
+            "model": self.model,
+            "outcome": self.outcome,
+            "origin": self.origin,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "votes": {"up": self.up, "down": self.down, "net": self.net_votes},
+            "uses": self.uses,
+            "wins": self.wins,
+            "support": self.support,
+        }

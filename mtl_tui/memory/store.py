@@ -1,0 +1,423 @@
+"""The memory pool: memories in SQLite, their embeddings in a sqlite-vec index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtl_tui import paths
+from mtl_tui.errors import NotFound, PoolError
+from mtl_tui.memory import db as dbmod
+from mtl_tui.memory.embed import Embedder
+from mtl_tui.memory.rank import HIDE_AT, Hit, rank
+from mtl_tui.memory.records import KINDS, Memory, now, validate_fields
+from mtl_tui.memory.scrub import scrub_value
+
+Progress = Callable[[int, int], None]
+
+_COLUMNS = (
+    "id, kind, fields, tags, languages, repo, model, outcome, origin, "
+    "created_at, updated_at, up, down, uses, wins, support"
+)
+# sqlite-vec refuses k above 4096; we never need that many candidates.
+_MAX_CANDIDATES = 4096
+EMBED_BATCH = 256
+
+
+@dataclass
+class AddResult:
+    id: int
+    created: bool
+
+
+def _to_blob(vector: Any) -> bytes:
+    import numpy as np
+
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _row_to_memory(row: Sequence[Any]) -> Memory:
+    (id_, kind, fields, tags, languages, repo, model, outcome, origin,
+     created, updated, up, down, uses, wins, support) = row  # fmt: skip
+    return Memory(
+        kind=kind,
+        fields=json.loads(fields),
+        tags=json.loads(tags),
+        languages=json.loads(languages),
+        repo=repo,
+        model=model,
+        outcome=outcome,
+        origin=origin,
+        id=id_,
+        created_at=created,
+        updated_at=updated,
+        up=up,
+        down=down,
+        uses=uses,
+        wins=wins,
+        support=support,
+    )
+
+
+class MemoryStore:
+    def __init__(self, db: dbmod.Database, embedder: Embedder | None = None) -> None:
+        self.db = db
+        self.embedder = embedder
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | None = None,
+        embedder: Embedder | None = None,
+        driver: str | None = None,
+    ) -> MemoryStore:
+        store = cls(dbmod.connect(path or paths.pool_file(), driver), embedder)
+        if embedder is not None:
+            store.check_embedder(embedder.name)
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    # -- the embedding model the pool was built with ------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def recorded_model(self) -> tuple[str | None, int | None]:
+        dim = self._meta("embedding_dim")
+        return self._meta("embedding_model"), int(dim) if dim else None
+
+    def check_embedder(self, name: str) -> None:
+        """Refuse an embedder other than the one the pool's vectors came from."""
+        recorded, dim = self.recorded_model()
+        if recorded is not None and recorded != name:
+            raise PoolError(
+                f"the memory pool was embedded with '{recorded}' ({dim} dimensions) but the "
+                f"configured embedding model is '{name}'; run `mtl memory reindex` to "
+                f"re-embed it with '{name}'"
+            )
+
+    def _embedder(self) -> Embedder:
+        if self.embedder is None:
+            raise PoolError("this operation needs an embedding model")
+        self.check_embedder(self.embedder.name)
+        return self.embedder
+
+    def _has_index(self) -> bool:
+        row = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_vec'").fetchone()
+        return row is not None
+
+    def _create_index(self, conn: Any, name: str, dim: int) -> None:
+        conn.execute(
+            "CREATE VIRTUAL TABLE memory_vec USING vec0("
+            f"memory_id INTEGER PRIMARY KEY, embedding float[{dim}] distance_metric=cosine, "
+            "kind TEXT, net_votes INTEGER)"
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES "
+            "('embedding_model', ?), ('embedding_dim', ?)",
+            (name, str(dim)),
+        )
+
+    def _ensure_index(self, conn: Any, embedder: Embedder) -> None:
+        recorded, dim = self.recorded_model()
+        if recorded is None:
+            self._create_index(conn, embedder.name, embedder.dim)
+        elif dim != embedder.dim:
+            raise PoolError(
+                f"embedding model '{embedder.name}' gives {embedder.dim} dimensions but the "
+                f"pool holds {dim}; run `mtl memory reindex`"
+            )
+
+    # -- writing ------------------------------------------------------------------
+
+    @staticmethod
+    def _clean(memory: Memory) -> Memory:
+        """Scrubbed of secrets and paths, fields validated for the kind."""
+        memory.fields = validate_fields(memory.kind, scrub_value(memory.fields))
+        memory.tags = scrub_value(memory.tags)
+        memory.repo = scrub_value(memory.repo) if memory.repo else None
+        return memory
+
+    def add(self, memory: Memory) -> AddResult:
+        return self.add_many([memory])[0]
+
+    def add_many(
+        self,
+        memories: Iterable[Memory],
+        progress: Progress | None = None,
+        vectors: Sequence[Any] | None = None,
+    ) -> list[AddResult]:
+        """Store memories (one transaction). An exact duplicate of a stored memory of the
+        same kind is not stored again; its result names the existing id.
+
+        `vectors`, when given, are embeddings of the memories' embedded texts made by
+        this pool's model (for example from a pack); otherwise they are computed."""
+        embedder = self._embedder()
+        cleaned = [self._clean(m) for m in memories]
+        if vectors is None:
+            vectors = self._embed_all([m.embedded_text for m in cleaned], embedder, progress)
+        results: list[AddResult] = []
+        with self.db.write() as conn:
+            self._ensure_index(conn, embedder)
+            for memory, vector in zip(cleaned, vectors, strict=True):
+                results.append(self._insert(conn, memory, vector))
+        return results
+
+    def _embed_all(
+        self, texts: list[str], embedder: Embedder, progress: Progress | None
+    ) -> list[Any]:
+        vectors: list[Any] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors.extend(embedder.embed(texts[start : start + EMBED_BATCH]))
+            if progress:
+                progress(min(start + EMBED_BATCH, len(texts)), len(texts))
+        return vectors
+
+    def _insert(self, conn: Any, memory: Memory, vector: Any) -> AddResult:
+        digest = memory.content_hash
+        row = conn.execute(
+            "SELECT id FROM memories WHERE kind = ? AND content_hash = ?",
+            (memory.kind, digest),
+        ).fetchone()
+        if row:
+            return AddResult(row[0], created=False)
+        cursor = conn.execute(
+            "INSERT INTO memories (kind, fields, content_hash, tags, languages, repo, model, "
+            "outcome, origin, created_at, updated_at, up, down, uses, wins, support) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                memory.kind,
+                json.dumps(memory.fields, ensure_ascii=False),
+                digest,
+                json.dumps(memory.tags),
+                json.dumps(memory.languages),
+                memory.repo,
+                memory.model,
+                memory.outcome,
+                memory.origin,
+                memory.created_at,
+                memory.updated_at,
+                memory.up,
+                memory.down,
+                memory.uses,
+                memory.wins,
+                memory.support,
+            ),
+        )
+        memory_id = int(cursor.lastrowid)
+        conn.executemany(
+            "INSERT INTO memory_languages (memory_id, language) VALUES (?, ?)",
+            [(memory_id, lang) for lang in memory.languages],
+        )
+        conn.execute(
+            "INSERT INTO memory_vec (memory_id, embedding, kind, net_votes) VALUES (?, ?, ?, ?)",
+            (memory_id, _to_blob(vector), memory.kind, memory.net_votes),
+        )
+        memory.id = memory_id
+        return AddResult(memory_id, created=True)
+
+    def vote(self, memory_id: int, up: bool) -> Memory:
+        column = "up" if up else "down"
+        with self.db.write() as conn:
+            self.get(memory_id)
+            conn.execute(
+                f"UPDATE memories SET {column} = {column} + 1, updated_at = ? WHERE id = ?",
+                (now(), memory_id),
+            )
+            memory = self.get(memory_id)
+            if self._has_index():
+                conn.execute(
+                    "UPDATE memory_vec SET net_votes = ? WHERE memory_id = ?",
+                    (memory.net_votes, memory_id),
+                )
+        return memory
+
+    def delete(self, memory_ids: Sequence[int]) -> None:
+        """Delete all of `memory_ids` or, if one is unknown, none of them."""
+        with self.db.write() as conn:
+            for memory_id in memory_ids:
+                self.get(memory_id)
+            has_index = self._has_index()
+            for memory_id in memory_ids:
+                if has_index:
+                    conn.execute("DELETE FROM memory_vec WHERE memory_id = ?", (memory_id,))
+                conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+
+    def reindex(self, embedder: Embedder, progress: Progress | None = None) -> int:
+        """Re-embed every memory with `embedder` and make it the pool's model.
+
+        Embedding runs outside the write lock (it can take minutes); the old index stays
+        in place until the new one is swapped in by one transaction."""
+        rows = self.db.execute("SELECT id, kind, fields FROM memories ORDER BY id").fetchall()
+        texts = [_row_to_text(row) for row in rows]
+        vectors = dict(
+            zip([r[0] for r in rows], self._embed_all(texts, embedder, progress), strict=True)
+        )
+        with self.db.write() as conn:
+            current = conn.execute(
+                "SELECT id, kind, fields, up - down FROM memories ORDER BY id"
+            ).fetchall()
+            late = [row for row in current if row[0] not in vectors]
+            if late:  # added by another process while we were embedding
+                for row, vector in zip(
+                    late, embedder.embed([_row_to_text(r) for r in late]), strict=True
+                ):
+                    vectors[row[0]] = vector
+            conn.execute("DROP TABLE IF EXISTS memory_vec")
+            conn.execute("DELETE FROM meta WHERE key IN ('embedding_model', 'embedding_dim')")
+            self._create_index(conn, embedder.name, embedder.dim)
+            conn.executemany(
+                "INSERT INTO memory_vec (memory_id, embedding, kind, net_votes) "
+                "VALUES (?, ?, ?, ?)",
+                [(id_, _to_blob(vectors[id_]), kind, net) for id_, kind, _, net in current],
+            )
+        self.embedder = embedder
+        return len(current)
+
+    # -- reading ------------------------------------------------------------------
+
+    def get(self, memory_id: int) -> Memory:
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE id = ?", (memory_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no memory with id {memory_id}")
+        return _row_to_memory(row)
+
+    def _get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", tuple(ids)
+        ).fetchall()
+        return {row[0]: _row_to_memory(row) for row in rows}
+
+    def list(
+        self,
+        kind: str | None = None,
+        language: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Memory]:
+        """Newest first."""
+        where, params = _filters(kind, language)
+        sql = f"SELECT {_COLUMNS} FROM memories {where} ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [_row_to_memory(row) for row in self.db.execute(sql, params).fetchall()]
+
+    def count(self, kind: str | None = None, language: str | None = None) -> int:
+        where, params = _filters(kind, language)
+        return int(self.db.execute(f"SELECT count(*) FROM memories {where}", params).fetchone()[0])
+
+    def search(
+        self,
+        query: str,
+        k: int = 3,
+        kind: str | None = None,
+        language: str | None = None,
+    ) -> list[Hit]:
+        """The `k` best memories for `query` by the pool's ranking (see rank.py)."""
+        if k <= 0 or not self._has_index():
+            return []
+        vector = self._embedder().embed([query])[0]
+        return self.search_vector(vector, k, kind, language)
+
+    def search_vector(
+        self, vector: Any, k: int = 3, kind: str | None = None, language: str | None = None
+    ) -> list[Hit]:
+        if k <= 0 or not self._has_index():
+            return []
+        # Votes and win rates can lift a memory a little over closer ones, so the KNN
+        # fetches more candidates than asked and rank() picks the best k of them.
+        candidates = min(max(4 * k, k + 20), _MAX_CANDIDATES)
+        sql = (
+            "SELECT memory_id, distance FROM memory_vec "
+            "WHERE embedding MATCH ? AND k = ? AND net_votes > ?"
+        )
+        params: list[Any] = [_to_blob(vector), candidates, HIDE_AT]
+        if kind:
+            _check_kind(kind)
+            sql += " AND kind = ?"
+            params.append(kind)
+        if language:
+            sql += " AND memory_id IN (SELECT memory_id FROM memory_languages WHERE language = ?)"
+            params.append(language.lower())
+        found = self.db.execute(sql, params).fetchall()
+        memories = self._get_many([memory_id for memory_id, _ in found])
+        return rank([(memories[mid], dist) for mid, dist in found if mid in memories], k)
+
+    def stats(self) -> dict[str, Any]:
+        def grouped(column: str) -> dict[str, int]:
+            rows = self.db.execute(
+                f"SELECT {column}, count(*) FROM memories GROUP BY {column} ORDER BY 2 DESC"
+            ).fetchall()
+            return {str(key): int(n) for key, n in rows}
+
+        languages = self.db.execute(
+            "SELECT language, count(*) FROM memory_languages GROUP BY language "
+            "ORDER BY 2 DESC LIMIT 20"
+        ).fetchall()
+        totals = self.db.execute(
+            "SELECT count(*), coalesce(sum(up), 0), coalesce(sum(down), 0), "
+            "coalesce(sum(uses), 0), coalesce(sum(wins), 0), "
+            f"coalesce(sum(up - down <= {HIDE_AT}), 0) FROM memories"
+        ).fetchone()
+        by_kind = grouped("kind")
+        model, dim = self.recorded_model()
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        return {
+            "path": str(self.path),
+            "size_bytes": size,
+            "schema_version": dbmod.SCHEMA_VERSION,
+            "driver": self.db.driver,
+            "sqlite_version": self.db.sqlite_version,
+            "sqlite_vec_version": self.db.vec_version,
+            "embedding_model": model,
+            "embedding_dim": dim,
+            "total": int(totals[0]),
+            "by_kind": {kind: by_kind.get(kind, 0) for kind in KINDS},
+            "by_outcome": grouped("outcome"),
+            "by_origin": grouped("origin"),
+            "by_language": {lang: int(n) for lang, n in languages},
+            "votes_up": int(totals[1]),
+            "votes_down": int(totals[2]),
+            "uses": int(totals[3]),
+            "wins": int(totals[4]),
+            "hidden": int(totals[5]),
+        }
+
+
+def _row_to_text(row: Sequence[Any]) -> str:
+    _, kind, fields = row[:3]
+    return Memory(kind=kind, fields=json.loads(fields)).embedded_text
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise PoolError(f"unknown kind '{kind}' (expected one of: {', '.join(KINDS)})")
+
+
+def _filters(kind: str | None, language: str | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if kind:
+        _check_kind(kind)
+        clauses.append("kind = ?")
+        params.append(kind)
+    if language:
+        clauses.append("id IN (SELECT memory_id FROM memory_languages WHERE language = ?)")
+        params.append(language.lower())
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mtl_tui.memory.embed import SentenceTransformerEmbedder
+from mtl_tui.memory.records import Memory
+from mtl_tui.memory.store import MemoryStore
+
+MTL_ENV = ("MTL_HOME", "MTL_MODEL", "MTL_API_BASE", "MTL_EMBEDDING_MODEL", "MTL_SQLITE_DRIVER")
+
+
+@pytest.fixture(autouse=True)
+def mtl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty MTL_HOME and none of the user's MTL_* settings."""
+    for name in MTL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "mtl-home"
+    monkeypatch.setenv("MTL_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real default model, loaded once per test session."""
+    model = SentenceTransformerEmbedder()
+    model.load()
+    return model
+
+
+@pytest.fixture
+def store(mtl_home: Path, embedder: SentenceTransformerEmbedder) -> Iterator[MemoryStore]:
+    pool = MemoryStore.open(embedder=embedder)
+    yield pool
+    pool.close()
+
+
+def insight(title: str, languages: list[str] | None = None, **extra: object) -> Memory:
+    return Memory(
+        kind="insight",
+        fields={
+            "title": title,
+            "description": f"{title}.",
+            "content": f"{title}; this keeps the work honest.",
+        },
+        languages=languages or [],
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def run_mtl(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """The real `mtl` entry point in a child process (MTL_HOME comes from os.environ)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mtl_tui", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=timeout,
+    )
