@@ -33,6 +33,9 @@ class AgentSettings(_Section):
     cost_limit: float = Field(3.0, ge=0, description="USD; 0 means no limit")
     command_timeout: float = Field(60.0, gt=0, description="seconds one command may run")
     wall_time_limit: float = Field(3600.0, gt=0, description="seconds one run may take")
+    model_timeout: float = Field(120.0, gt=0, description="seconds to wait for the model")
+    model_retries: int = Field(4, ge=0, le=20, description="retries of transient errors")
+    stream: bool = Field(True, description="stream the model's tokens as they come")
 
 
 class MemorySettings(_Section):

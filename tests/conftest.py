@@ -65,3 +65,61 @@ def run_mtl(
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=timeout,
     )
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    ).stdout
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real repository with one commit: Python sources, a script, a binary file."""
+    repo = tmp_path / "shop"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "cart.py").write_text("def total(items):\n    return sum(items)\n")
+    (repo / "src" / "util.py").write_text("X = 1\n")
+    (repo / "tools.sh").write_text("#!/bin/sh\necho tools\n")
+    (repo / "tools.sh").chmod(0o755)
+    (repo / "logo.bin").write_bytes(bytes(range(256)) * 4)
+    (repo / ".gitignore").write_text("*.log\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "init")
+    return repo
+
+
+def script_file(tmp_path: Path, replies: list[object]) -> str:
+    """A replies file for the scripted model; returns the `--model` value."""
+    import json
+
+    path = tmp_path / f"replies-{len(list(tmp_path.glob('replies-*')))}.json"
+    path.write_text(json.dumps(replies))
+    return f"scripted/{path}"
+
+
+def bash(command: str, text: str = "Next step.") -> str:
+    return f"{text}\n```bash\n{command}\n```"
+
+
+DONE = bash("echo MTL_TASK_COMPLETE", "All done and checked.")
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[object]:
+    from tests.openai_server import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()

@@ -49,6 +49,69 @@ def doctor(
     raise typer.Exit(run_doctor(as_json))
 
 
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What the agent should do, in plain words.")],
+    model: Annotated[
+        str | None, typer.Option(help="Any litellm model id; scripted/FILE replays replies.")
+    ] = None,
+    api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Run commands without asking.")] = False,
+    step_limit: Annotated[int | None, typer.Option(min=1, help="Most model turns.")] = None,
+    cost_limit: Annotated[float | None, typer.Option(min=0, help="Most USD to spend.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.1, help="Seconds one command may run (default 60).")
+    ] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(min=1, help="Seconds the whole run may take.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON summary object on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show commands only.")] = False,
+) -> None:
+    """Run TASK headless in the current repository. Exit 0 when the task completed, 1 when
+    not, 2 on bad usage or input. The working tree is snapshotted first: `mtl undo` reverts."""
+    from mtl_tui.cli.run import run_task
+    from mtl_tui.config import load_settings
+
+    cfg = load_settings({"model": model, "api_base": api_base})
+    agent = cfg.agent.model_copy()
+    for key, value in {
+        "step_limit": step_limit,
+        "cost_limit": cost_limit,
+        "command_timeout": timeout,
+        "wall_time_limit": time_limit,
+    }.items():
+        if value is not None:
+            setattr(agent, key, value)
+    cfg = cfg.model_copy(update={"agent": agent})
+    summary = run_task(task, cfg, yes=yes, as_json=as_json, quiet=quiet)
+    raise typer.Exit(0 if summary.completed else 1)
+
+
+@app.command()
+def undo(
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore even if files changed after the run.")
+    ] = False,
+) -> None:
+    """Restore the repository to its state before the last run: edits reverted, new files
+    removed, deleted files back. Refuses if the tree changed since the run, unless --force."""
+    from pathlib import Path
+
+    from mtl_tui.repo.git import GitRepo
+
+    repo = GitRepo.find(Path.cwd())
+    if repo is None:
+        raise MtlError(f"{Path.cwd()} is not inside a git repository: nothing to undo")
+    result = repo.undo(force=force)
+    typer.echo(
+        f"Restored {repo.name} to its state before the last run "
+        f"({len(result.restored)} files restored, {len(result.removed)} removed)."
+    )
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,267 @@
+"""Language models behind one small protocol: litellm for real ones, a scripted one for
+tests and demos. litellm is imported lazily (about 3.5 s) and only here."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mtl_tui.errors import MtlError
+
+SCRIPTED_PREFIX = "scripted/"
+
+TokenSink = Callable[[str], None]
+RetrySink = Callable[[int, float, str], None]  # attempt, delay, reason
+
+
+class ModelError(MtlError):
+    """The model cannot be used: bad credentials, unknown model, context overflow,
+    or an endpoint that kept failing. Not retried further."""
+
+    exit_code = 1
+
+
+@dataclass
+class ModelReply:
+    content: str
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Model(Protocol):
+    name: str
+
+    def query(
+        self,
+        messages: list[dict[str, str]],
+        on_token: TokenSink | None = None,
+        on_retry: RetrySink | None = None,
+    ) -> ModelReply: ...
+
+
+def make_model(
+    name: str | None,
+    api_base: str | None = None,
+    timeout: float = 120.0,
+    retries: int = 4,
+    stream: bool = True,
+    on_warning: Callable[[str], None] | None = None,
+) -> Model:
+    if not name:
+        raise MtlError(
+            "no model configured: pass --model, set MTL_MODEL, or set `model` in the config "
+            "file (any litellm model id, e.g. openai/gpt-4o-mini; `scripted/FILE` replays "
+            "replies from a JSON file)"
+        )
+    if name.startswith(SCRIPTED_PREFIX):
+        return ScriptedModel.from_file(Path(name.removeprefix(SCRIPTED_PREFIX)))
+    return LitellmModel(
+        name, api_base, timeout=timeout, retries=retries, stream=stream, on_warning=on_warning
+    )
+
+
+# -- scripted ---------------------------------------------------------------------
+
+
+@dataclass
+class ScriptedModel:
+    """Plays fixed replies in order; records what it was sent."""
+
+    replies: list[ModelReply]
+    name: str = "scripted"
+    calls: list[list[dict[str, str]]] = field(default_factory=list)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ScriptedModel:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MtlError(f"cannot read scripted replies from {path}: {exc}") from None
+        if not isinstance(data, list):
+            raise MtlError(f"{path}: expected a JSON list of replies")
+        replies = []
+        for i, item in enumerate(data):
+            if isinstance(item, str):
+                replies.append(ModelReply(item))
+            elif isinstance(item, dict) and isinstance(item.get("content"), str):
+                replies.append(ModelReply(item["content"], float(item.get("cost", 0.0))))
+            else:
+                raise MtlError(f"{path}: reply {i} must be a string or {{'content', 'cost'}}")
+        return cls(replies, name=f"{SCRIPTED_PREFIX}{path.name}")
+
+    def query(
+        self,
+        messages: list[dict[str, str]],
+        on_token: TokenSink | None = None,
+        on_retry: RetrySink | None = None,
+    ) -> ModelReply:
+        self.calls.append([dict(m) for m in messages])
+        if len(self.calls) > len(self.replies):
+            raise ModelError(f"the scripted model has no reply left ({len(self.replies)} given)")
+        reply = self.replies[len(self.calls) - 1]
+        if on_token:
+            for piece in reply.content.splitlines(keepends=True):
+                on_token(piece)
+        return reply
+
+
+# -- litellm ----------------------------------------------------------------------
+
+
+def import_litellm() -> Any:
+    # The price map is read from the installed package, never fetched at import.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
+    return litellm
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Connection trouble, timeouts, 408, 429 and 5xx are worth retrying; nothing else.
+    The HTTP status decides first: litellm sometimes wraps a 500 in BadRequestError."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status > 0:
+        return status in (408, 429) or status >= 500
+    litellm = import_litellm()
+    transient = (
+        litellm.APIConnectionError,
+        litellm.Timeout,
+        litellm.RateLimitError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+    )
+    return isinstance(exc, transient)
+
+
+def _explain(exc: Exception, model: str) -> str:
+    litellm = import_litellm()
+    text = " ".join(str(getattr(exc, "message", exc)).split())[:300]
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.AuthenticationError) or status in (401, 403):
+        return f"the model provider rejected the credentials for '{model}': {text}"
+    if isinstance(exc, litellm.ContextWindowExceededError) or "context_length" in text:
+        return f"the conversation no longer fits the context window of '{model}': {text}"
+    if isinstance(exc, litellm.NotFoundError) or status == 404:
+        return f"model '{model}' was not found by its provider: {text}"
+    if isinstance(exc, litellm.Timeout):
+        return f"model '{model}' did not answer in time: {text}"
+    return f"model '{model}' failed: {text}"
+
+
+class LitellmModel:
+    def __init__(
+        self,
+        name: str,
+        api_base: str | None = None,
+        timeout: float = 120.0,
+        retries: int = 4,
+        backoff: float = 1.0,
+        stream: bool = True,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.api_base = api_base
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.stream = stream
+        self.on_warning = on_warning
+        self._warned_price = False
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"timeout": self.timeout, "num_retries": 0}
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+            if not os.environ.get(self._key_variable()):
+                # Local OpenAI-compatible servers take any key; the client insists on one.
+                kwargs["api_key"] = "mtl-local"
+        return kwargs
+
+    def _key_variable(self) -> str:
+        litellm = import_litellm()
+        try:
+            provider = litellm.get_llm_provider(self.name)[1]
+        except Exception:
+            provider = self.name.split("/", 1)[0]
+        return f"{provider.upper()}_API_KEY"
+
+    def query(
+        self,
+        messages: list[dict[str, str]],
+        on_token: TokenSink | None = None,
+        on_retry: RetrySink | None = None,
+    ) -> ModelReply:
+        for attempt in range(self.retries + 1):
+            try:
+                return self._query_once(messages, on_token)
+            except ModelError:
+                raise
+            except Exception as exc:
+                if not _is_transient(exc):
+                    raise ModelError(_explain(exc, self.name)) from exc
+                if attempt == self.retries:
+                    raise ModelError(
+                        f"{_explain(exc, self.name)} (gave up after {attempt + 1} attempts)"
+                    ) from exc
+                delay = self.backoff * 2**attempt
+                if on_retry:
+                    on_retry(attempt + 1, delay, _explain(exc, self.name))
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _query_once(self, messages: list[dict[str, str]], on_token: TokenSink | None) -> ModelReply:
+        litellm = import_litellm()
+        kwargs = self._kwargs()
+        if not self.stream:
+            response = litellm.completion(model=self.name, messages=messages, **kwargs)
+            content = response.choices[0].message.content or ""
+            if on_token and content:
+                on_token(content)
+            return self._reply(content, response)
+        chunks = []
+        pieces: list[str] = []
+        stream = litellm.completion(
+            model=self.name,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            **kwargs,
+        )
+        for chunk in stream:
+            chunks.append(chunk)
+            if chunk.choices and (text := chunk.choices[0].delta.content):
+                pieces.append(text)
+                if on_token:
+                    on_token(text)
+        response = litellm.stream_chunk_builder(chunks, messages=messages)
+        return self._reply("".join(pieces), response)
+
+    def _reply(self, content: str, response: Any) -> ModelReply:
+        usage = getattr(response, "usage", None)
+        return ModelReply(
+            content=content,
+            cost=self._cost(response),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+
+    def _cost(self, response: Any) -> float:
+        litellm = import_litellm()
+        try:
+            return float(litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:
+            if not self._warned_price and self.on_warning:
+                self.on_warning(
+                    f"no price known for model '{self.name}': its cost counts as 0 "
+                    "and --cost-limit cannot stop it"
+                )
+            self._warned_price = True
+            return 0.0

@@ -1,0 +1,107 @@
+"""The record of one run, written after every step: the input for learning later."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mtl_tui.memory.scrub import scrub_secrets
+
+FORMAT = "mtl-trajectory"
+VERSION = 1
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass
+class Step:
+    step: int
+    started_at: str
+    reply: str
+    model_seconds: float
+    cost: float
+    command: str | None = None
+    approval: str | None = None  # run | edited | rejected | None (no command)
+    reason: str | None = None
+    returncode: int | None = None
+    output: str | None = None
+    command_seconds: float | None = None
+    timed_out: bool = False
+
+
+@dataclass
+class Trajectory:
+    path: Path
+    task: str
+    model: str
+    id: str = field(default_factory=new_run_id)
+    repo: str | None = None
+    languages: list[str] = field(default_factory=list)
+    branch: str | None = None
+    started_at: str = field(default_factory=_now)
+    ended_at: str | None = None
+    status: str = "running"
+    message: str = ""
+    cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retrieved: list[int] = field(default_factory=list)
+    accepted: list[int] = field(default_factory=list)
+    learned: list[int] = field(default_factory=list)
+    outcome: str | None = None
+    snapshot_before: str | None = None
+    snapshot_after: str | None = None
+    diff_stat: str = ""
+    warnings: list[str] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, directory: Path, task: str, model: str, **kwargs: Any) -> Trajectory:
+        run_id = new_run_id()
+        return cls(path=directory / f"{run_id}.traj.json", task=task, model=model, id=run_id,
+                   **kwargs)  # fmt: skip
+
+    _clean_messages: list[dict[str, str]] = field(default_factory=list, repr=False, init=False)
+    _clean_steps: list[dict[str, Any]] = field(default_factory=list, repr=False, init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON data, with secrets scrubbed (the model saw them; the disk won't).
+        Messages and steps are append-only (only the last step still changes), so each
+        is scrubbed once."""
+        for message in self.messages[len(self._clean_messages) :]:
+            self._clean_messages.append({k: scrub_secrets(v) for k, v in message.items()})
+        del self._clean_steps[max(len(self.steps) - 1, 0) :]
+        for step in self.steps[len(self._clean_steps) :]:
+            self._clean_steps.append(
+                {k: scrub_secrets(v) if isinstance(v, str) else v for k, v in asdict(step).items()}
+            )
+        data = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "path"}
+        data["messages"] = self._clean_messages
+        data["steps"] = self._clean_steps
+        data["task"] = scrub_secrets(self.task)
+        return {"format": FORMAT, "version": VERSION, **data}
+
+    def save(self) -> None:
+        """Atomically: a reader never sees half a file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def finish(self, status: str, message: str = "") -> None:
+        self.status = status
+        self.message = message
+        self.ended_at = _now()
+        self.save()

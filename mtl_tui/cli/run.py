@@ -1,0 +1,101 @@
+"""`mtl run TASK`: the agent without the TUI, for scripts and CI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from mtl_tui import events as ev
+from mtl_tui.agent.loop import Decision
+from mtl_tui.cli.common import err, out, print_json
+from mtl_tui.config import Settings
+from mtl_tui.errors import MtlError
+from mtl_tui.session import RunSummary, Session
+
+_SHOWN_LINES = 15
+
+
+class HeadlessView:
+    """Prints a run's events to stderr, so that stdout stays free for --json."""
+
+    def __init__(self, verbose: bool = True) -> None:
+        self.verbose = verbose
+
+    def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.Notice(message=message, level=level):
+                style = {"warning": "yellow", "error": "red"}.get(level, "dim")
+                err.print(f"[{style}]{escape(message)}[/]")
+            case ev.StepStarted(step=step) if self.verbose:
+                err.rule(f"step {step}", style="dim")
+            case ev.ModelReplied(content=content) if self.verbose:
+                text = content.split("```")[0].strip()
+                if text:
+                    err.print(f"[dim]{escape(text)}[/]")
+            case ev.CommandProposed(command=command):
+                err.print(f"[bold cyan]$ {escape(command)}[/]")
+            case ev.CommandRejected(reason=reason):
+                err.print(f"[yellow]rejected: {escape(reason or '(no reason)')}[/]")
+            case ev.FormatError(blocks=blocks):
+                err.print(f"[yellow]reply had {blocks} bash blocks instead of one[/]")
+            case ev.CommandFinished(returncode=code, output=output, timed_out=timed_out):
+                lines = output.rstrip().splitlines()
+                for line in lines[:_SHOWN_LINES]:
+                    err.print(escape(line), highlight=False)
+                if len(lines) > _SHOWN_LINES:
+                    err.print(f"[dim]… {len(lines) - _SHOWN_LINES} more lines[/]")
+                if code != 0 or timed_out:
+                    err.print(f"[red]exit {code}{' (timed out)' if timed_out else ''}[/]")
+            case _:
+                pass
+
+
+class TerminalApprover:
+    """Asks on the terminal: y runs it, n rejects it with a reason, e edits it first."""
+
+    def __call__(self, command: str) -> Decision:
+        while True:
+            answer = typer.prompt("run it? [y]es / [n]o / [e]dit", default="y", err=True)
+            match answer.strip().lower():
+                case "y" | "yes":
+                    return Decision("run")
+                case "n" | "no":
+                    reason = typer.prompt("why (sent to the agent)", default="", err=True)
+                    return Decision("reject", reason=reason)
+                case "e" | "edit":
+                    edited = typer.prompt("command", default=command, err=True)
+                    return Decision("edit", command=edited)
+
+
+def run_task(task: str, cfg: Settings, yes: bool, as_json: bool, quiet: bool) -> RunSummary:
+    if not task.strip():
+        raise MtlError("the task is empty")
+    if not yes and not sys.stdin.isatty():
+        raise MtlError("no terminal to confirm commands on: pass --yes to run them unattended")
+    session = Session(
+        cfg,
+        Path.cwd(),
+        emit=HeadlessView(verbose=not quiet),
+        approver=(lambda command: Decision("run")) if yes else TerminalApprover(),
+    )
+    summary = session.run(task)
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        _print_summary(summary)
+    return summary
+
+
+def _print_summary(summary: RunSummary) -> None:
+    colour = "green" if summary.completed else "red"
+    err.print(
+        f"[bold {colour}]{summary.status}[/] after {summary.steps} steps, "
+        f"${summary.cost:.4f}" + (f": {escape(summary.message)}" if summary.message else "")
+    )
+    if summary.diff_stat:
+        out.print(escape(summary.diff_stat))
+        err.print("[dim]undo with `mtl undo`[/]")
+    err.print(f"[dim]trajectory: {escape(summary.trajectory)}[/]")

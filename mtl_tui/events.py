@@ -1,0 +1,84 @@
+"""What a run reports as it goes. Both faces (the TUI and the headless CLI) consume these;
+neither holds logic of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class Event:
+    pass
+
+
+@dataclass
+class Notice(Event):
+    """Something the user should know: a warning, a retry, a note."""
+
+    message: str
+    level: str = "info"  # info | warning | error
+
+
+@dataclass
+class StepStarted(Event):
+    step: int
+
+
+@dataclass
+class ModelToken(Event):
+    text: str
+
+
+@dataclass
+class ModelReplied(Event):
+    step: int
+    content: str
+    cost: float
+    total_cost: float
+
+
+@dataclass
+class CommandProposed(Event):
+    step: int
+    command: str
+
+
+@dataclass
+class CommandRejected(Event):
+    step: int
+    command: str
+    reason: str
+
+
+@dataclass
+class CommandOutput(Event):
+    text: str
+
+
+@dataclass
+class CommandFinished(Event):
+    step: int
+    command: str
+    returncode: int
+    output: str
+    duration: float
+    timed_out: bool
+
+
+@dataclass
+class FormatError(Event):
+    step: int
+    blocks: int
+
+
+@dataclass
+class RunFinished(Event):
+    status: str
+    message: str
+
+
+Emit = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    pass

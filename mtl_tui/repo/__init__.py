@@ -1,0 +1,1 @@
+"""The user's repository: finding it, its languages, snapshots, diffs and undo."""

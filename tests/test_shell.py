@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from mtl_tui.agent.shell import MAX_OUTPUT, LocalShell
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_return_code_and_merged_output(tmp_path: Path) -> None:
+    result = LocalShell(tmp_path).run("echo out; echo err >&2; exit 3")
+    assert result.returncode == 3
+    assert result.output == "out\nerr\n"
+
+
+def test_runs_at_the_given_root_in_a_fresh_process(tmp_path: Path) -> None:
+    shell = LocalShell(tmp_path)
+    shell.run("cd / && export FOO=1")
+    result = shell.run("pwd; echo ${FOO:-unset}")
+    assert result.output.splitlines() == [str(tmp_path), "unset"]
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    started = time.monotonic()
+    result = LocalShell(tmp_path, timeout=1).run(
+        f"(sleep 60 & echo $! > {pidfile}; wait) ; sleep 60"
+    )
+    assert time.monotonic() - started < 10
+    assert result.timed_out and result.returncode != 0
+    assert "timed out after 1 s" in result.output
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "a grandchild survived the timeout"
+
+
+def test_background_children_do_not_outlive_the_command(tmp_path: Path) -> None:
+    pidfile = tmp_path / "bg.pid"
+    result = LocalShell(tmp_path, timeout=10).run(f"sleep 60 & echo $! > {pidfile}; echo ok")
+    assert result.returncode == 0 and result.output == "ok\n"
+    time.sleep(0.2)
+    assert not _alive(int(pidfile.read_text()))
+
+
+def test_huge_output_keeps_head_and_tail(tmp_path: Path) -> None:
+    result = LocalShell(tmp_path).run(
+        "echo FIRST; head -c 3000000 /dev/zero | tr '\\0' 'x'; echo; echo LAST"
+    )
+    assert result.returncode == 0
+    assert result.output.startswith("FIRST\n")
+    assert result.output.rstrip().endswith("LAST")
+    assert len(result.output) <= MAX_OUTPUT + 100
+    assert result.elided > 2_990_000
+    assert f"[… {result.elided} characters elided …]" in result.output
+
+
+def test_output_that_fits_is_untouched(tmp_path: Path) -> None:
+    result = LocalShell(tmp_path).run(f"head -c {MAX_OUTPUT} /dev/zero | tr '\\0' 'y'")
+    assert result.output == "y" * MAX_OUTPUT and result.elided == 0
+
+
+def test_cancel_stops_a_running_command(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    result = LocalShell(tmp_path, timeout=60).run("sleep 30", cancel=cancel)
+    assert result.interrupted and time.monotonic() - started < 5
+
+
+def test_output_streams_while_running(tmp_path: Path) -> None:
+    seen: list[str] = []
+    LocalShell(tmp_path).run("echo one; sleep 0.2; echo two", on_output=seen.append)
+    assert "".join(seen) == "one\ntwo\n"
