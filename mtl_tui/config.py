@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -35,6 +35,7 @@ class AgentSettings(_Section):
     wall_time_limit: float = Field(3600.0, gt=0, description="seconds one run may take")
     model_timeout: float = Field(120.0, gt=0, description="seconds to wait for the model")
     model_retries: int = Field(4, ge=0, le=20, description="retries of transient errors")
+    verify_timeout: float = Field(600.0, gt=0, description="seconds --verify may run")
     stream: bool = Field(True, description="stream the model's tokens as they come")
 
 
@@ -42,6 +43,9 @@ class MemorySettings(_Section):
     top_k: int = Field(3, ge=0, le=50)
     kind: Kind = "insight"
     distill_kinds: list[Kind] = Field(default_factory=lambda: ["insight"])
+    query: Literal["task", "plan"] = Field(
+        "task", description="retrieve by the task text, or by a plan the model writes first"
+    )
 
 
 class Settings(_Section):

@@ -1,9 +1,10 @@
-"""One task end to end: snapshot → run the agent → diff, emitting events that both faces
-consume. Memory retrieval and distillation hook in here too."""
+"""One task end to end: retrieve → snapshot → run the agent → decide the outcome →
+distill → store, emitting events that both faces consume. Neither face holds logic."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,21 @@ from mtl_tui import events as ev
 from mtl_tui import paths
 from mtl_tui.agent.loop import Agent, Approver, Limits, approve_all
 from mtl_tui.agent.model import Model, make_model
-from mtl_tui.agent.prompts import render
 from mtl_tui.agent.shell import LocalShell
 from mtl_tui.agent.trajectory import Trajectory
 from mtl_tui.config import Settings
+from mtl_tui.memory.distill import RunRecord, distill, judge
+from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.records import Memory
+from mtl_tui.memory.retrieve import label, memory_section, plan_query, task_query
+from mtl_tui.memory.store import MemoryStore
+from mtl_tui.prompts import render
 from mtl_tui.repo.git import GitRepo
+
+Verdict = Callable[[], str | None]  # asks the user: "success", "failure" or None (skip)
+Review = Callable[[list[Memory]], list[Memory]]  # the user keeps, edits or drops memories
+
+_NO_LEARNING = {"model_error", "interrupted"}
 
 
 @dataclass
@@ -27,6 +38,8 @@ class RunSummary:
     cost: float
     trajectory: str
     repo: str | None
+    outcome: str = "unknown"
+    outcome_source: str = "none"  # verify | user | judge | status | none
     diff_stat: str = ""
     undo_available: bool = False
     retrieved: list[int] = field(default_factory=list)
@@ -43,7 +56,7 @@ class RunSummary:
 
 
 class Session:
-    """Runs tasks in one directory with one configuration."""
+    """Runs tasks in one directory with one configuration and, optionally, a memory pool."""
 
     def __init__(
         self,
@@ -52,17 +65,23 @@ class Session:
         emit: ev.Emit = ev.ignore,
         approver: Approver = approve_all,
         model: Model | None = None,
+        store: MemoryStore | None = None,
     ) -> None:
         self.settings = settings
         self.cwd = cwd
         self.emit = emit
         self.approver = approver
+        self.store = store
         self._model = model
         self.repo = GitRepo.find(cwd)
         self.root = self.repo.root if self.repo else cwd
+        self.languages = self.repo.languages() if self.repo else []
+        self.repo_name = self.repo.name if self.repo else cwd.name
         self.cancel = threading.Event()
         self.warnings: list[str] = []
         self.agent: Agent | None = None
+        self._accepted: list[Hit] = []
+        self._extra_cost = 0.0
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -70,31 +89,61 @@ class Session:
 
     def model(self) -> Model:
         if self._model is None:
+            agent = self.settings.agent
             self._model = make_model(
                 self.settings.model,
                 self.settings.api_base,
-                timeout=self.settings.agent.model_timeout,
-                retries=self.settings.agent.model_retries,
-                stream=self.settings.agent.stream,
+                timeout=agent.model_timeout,
+                retries=agent.model_retries,
+                stream=agent.stream,
                 on_warning=self.warn,
             )
         return self._model
 
-    def run(self, task: str) -> RunSummary:
+    # -- before the run -------------------------------------------------------------
+
+    def retrieve(
+        self, task: str, k: int | None = None, kind: str | None = None, mode: str | None = None
+    ) -> list[Hit]:
+        """Memories for `task` by the pool's ranking: top-k of one kind."""
+        if self.store is None:
+            return []
+        k = self.settings.memory.top_k if k is None else k
+        kind = kind or self.settings.memory.kind
+        query = task_query(task, self.languages)
+        if (mode or self.settings.memory.query) == "plan":
+            query, cost = plan_query(self.model(), task, self.repo_name, self.languages)
+            self._extra_cost += cost
+        return self.store.search(query, k=k, kind=kind)
+
+    # -- the run ----------------------------------------------------------------------
+
+    def run(
+        self,
+        task: str,
+        retrieved: Sequence[Hit] = (),
+        accepted: Sequence[Hit] = (),
+        verify: str | None = None,
+        verdict: Verdict | None = None,
+        learn: bool = True,
+        review: Review | None = None,
+    ) -> RunSummary:
         model = self.model()
         repo = self.repo
         if repo is None:
             self.warn(f"{self.cwd} is not inside a git repository: no snapshot, no undo")
-        languages = repo.languages() if repo else []
         trajectory = Trajectory.create(
             paths.trajectories_dir(),
             task=task,
             model=model.name,
-            repo=repo.name if repo else self.cwd.name,
-            languages=languages,
+            repo=self.repo_name,
+            languages=self.languages,
             branch=repo.branch if repo else None,
         )
         trajectory.warnings = self.warnings
+        trajectory.retrieved = [h.memory.id for h in retrieved if h.memory.id is not None]
+        trajectory.accepted = [h.memory.id for h in accepted if h.memory.id is not None]
+        self._accepted = list(accepted)
         agent = Agent(
             model=model,
             env=LocalShell(self.root, timeout=self.settings.agent.command_timeout),
@@ -110,34 +159,137 @@ class Session:
         )
         self.agent = agent
         system = render(
-            "system", root=self.root, timeout=f"{self.settings.agent.command_timeout:g}", memory=""
+            "system",
+            root=self.root,
+            timeout=f"{self.settings.agent.command_timeout:g}",
+            memory=memory_section(accepted),
         )
         prompt = render(
             "task",
-            repo=trajectory.repo,
-            languages=", ".join(languages) or "languages unknown",
+            repo=self.repo_name,
+            languages=", ".join(self.languages) or "languages unknown",
             task=task,
         )
         if repo is not None:
             trajectory.snapshot_before = repo.snapshot(f"mtl: before run {trajectory.id}")
         status, message = agent.run(system, prompt)
+        changed: list[str] = []
         if repo is not None and trajectory.snapshot_before:
             after = repo.snapshot(f"mtl: after run {trajectory.id}")
             trajectory.snapshot_after = after
             trajectory.diff_stat = repo.diff_stat(trajectory.snapshot_before, after)
+            changed = repo.changed_paths(trajectory.snapshot_before, after)
             repo.mark_run(trajectory.snapshot_before, after)
             trajectory.save()
+
+        record = RunRecord(
+            task=task,
+            steps=[(s.reply, s.output or "") for s in trajectory.steps],
+            status=status,
+            diff_stat=trajectory.diff_stat,
+            changed_files=changed,
+            model=model.name,
+            repo=self.repo_name,
+            languages=self.languages,
+            run_id=trajectory.id,
+        )
+        needs_outcome = bool(verify or verdict or (learn and self.store) or accepted)
+        outcome, source = (
+            self._outcome(record, verify, verdict) if needs_outcome else ("unknown", "none")
+        )
+        record.outcome = trajectory.outcome = outcome
+        if self.store is not None and trajectory.retrieved:
+            self.store.record_uses(
+                trajectory.id, trajectory.retrieved, trajectory.accepted, outcome
+            )
+        if learn and self.store is not None and status not in _NO_LEARNING:
+            trajectory.learned = self._learn(record, review)
+        trajectory.cost += self._extra_cost
+        self._extra_cost = 0.0
+        trajectory.save()
         return RunSummary(
             status=status,
             message=message,
             steps=len(trajectory.steps),
             cost=round(trajectory.cost, 6),
             trajectory=str(trajectory.path),
-            repo=trajectory.repo,
+            repo=self.repo_name,
+            outcome=outcome,
+            outcome_source=source,
             diff_stat=trajectory.diff_stat,
             undo_available=repo is not None,
+            retrieved=trajectory.retrieved,
+            accepted=trajectory.accepted,
+            learned=trajectory.learned,
             warnings=list(self.warnings),
         )
 
+    def disregard(self, memory_id: int) -> None:
+        """The user rejected an accepted memory mid-run: tell the agent to drop it."""
+        for index, hit in enumerate(self._accepted):
+            if hit.memory.id == memory_id and self.agent is not None:
+                self.agent.add_user_message(render("disregard", label=label(index)))
+                traj = self.agent.trajectory
+                traj.accepted = [i for i in traj.accepted if i != memory_id]
+
     def interrupt(self) -> None:
         self.cancel.set()
+
+    # -- after the run ----------------------------------------------------------------
+
+    def _outcome(
+        self, record: RunRecord, verify: str | None, verdict: Verdict | None
+    ) -> tuple[str, str]:
+        """In this order: the --verify command, the user's verdict, the run's own failure,
+        then a strict LLM judge."""
+        if verify:
+            shell = LocalShell(self.root, timeout=self.settings.agent.verify_timeout)
+            result = shell.run(verify)
+            outcome = "success" if result.returncode == 0 else "failure"
+            self.emit(ev.Notice(f"verify `{verify}` exited {result.returncode}: {outcome}"))
+            return outcome, "verify"
+        if verdict is not None and (answer := verdict()) in ("success", "failure"):
+            return answer, "user"
+        if record.status != "completed":
+            return "failure", "status"
+        outcome, cost = judge(self.model(), record)
+        self._extra_cost += cost
+        self.emit(ev.Notice(f"judge: {outcome}"))
+        return outcome, "judge"
+
+    def _learn(self, record: RunRecord, review: Review | None) -> list[int]:
+        assert self.store is not None
+
+        def emit(event: ev.Event) -> None:
+            if isinstance(event, ev.Notice) and event.level == "warning":
+                self.warn(event.message)
+            else:
+                self.emit(event)
+
+        kinds = self.settings.memory.distill_kinds
+        ids, cost = learn(self.model(), self.store, record, kinds, emit, review)
+        self._extra_cost += cost
+        return ids
+
+
+def learn(
+    model: Model,
+    store: MemoryStore,
+    record: RunRecord,
+    kinds: Sequence[str],
+    emit: ev.Emit = ev.ignore,
+    review: Review | None = None,
+) -> tuple[list[int], float]:
+    """Distill memories from one run and store them (near-duplicates merge).
+    Returns the stored ids and the cost of the model calls."""
+    result = distill(model, record, kinds)
+    for warning in result.warnings:
+        emit(ev.Notice(warning, "warning"))
+    memories = review(result.memories) if review else result.memories
+    if not memories:
+        return [], result.cost
+    stored = store.add_many(memories)
+    for memory, outcome in zip(memories, stored, strict=True):
+        verb = "merged into" if outcome.merged else "stored as" if outcome.created else "same as"
+        emit(ev.Notice(f"learned: “{memory.title}” ({verb} #{outcome.id})"))
+    return list(dict.fromkeys(r.id for r in stored)), result.cost

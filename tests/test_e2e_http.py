@@ -22,7 +22,8 @@ def mtl_run(repo: Path, server: FakeOpenAI, *extra: str, timeout: float = 120):
     try:
         return run_mtl(
             "run", "append a line to notes", "--model", MODEL, "--api-base", server.base_url,
-            "--yes", "--json", *extra, env={"OPENAI_API_KEY": ""}, timeout=timeout,
+            "--yes", "--json", *(extra or ("--no-memory", "--no-learn")),
+            env={"OPENAI_API_KEY": ""}, timeout=timeout,
         )  # fmt: skip
     finally:
         os.chdir(here)

@@ -13,9 +13,9 @@ from typing import Literal, Protocol
 
 from mtl_tui import events as ev
 from mtl_tui.agent.model import Model, ModelError
-from mtl_tui.agent.prompts import render
 from mtl_tui.agent.shell import CommandResult
 from mtl_tui.agent.trajectory import Step, Trajectory
+from mtl_tui.prompts import render
 
 SENTINEL = "MTL_TASK_COMPLETE"
 MAX_FORMAT_ERRORS = 3

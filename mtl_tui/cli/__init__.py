@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mtl_tui import __version__
 from mtl_tui.cli import memory
+from mtl_tui.cli.memory import KindChoice
 from mtl_tui.errors import MtlError
 
 app = typer.Typer(
@@ -49,6 +52,16 @@ def doctor(
     raise typer.Exit(run_doctor(as_json))
 
 
+class Accept(StrEnum):
+    all = "all"
+    none = "none"
+
+
+class QueryMode(StrEnum):
+    task = "task"
+    plan = "plan"
+
+
 @app.command()
 def run(
     task: Annotated[str, typer.Argument(help="What the agent should do, in plain words.")],
@@ -57,6 +70,29 @@ def run(
     ] = None,
     api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Run commands without asking.")] = False,
+    top_k: Annotated[
+        int | None, typer.Option(min=0, max=50, help="Memories to retrieve (default 3).")
+    ] = None,
+    no_memory: Annotated[
+        bool, typer.Option("--no-memory", help="Retrieve no memories for this run.")
+    ] = False,
+    kind: Annotated[
+        KindChoice | None, typer.Option(help="Kind of memory to retrieve (default insight).")
+    ] = None,
+    accept: Annotated[
+        Accept, typer.Option(help="Put all retrieved memories in the prompt, or none.")
+    ] = Accept.all,
+    query: Annotated[
+        QueryMode | None,
+        typer.Option(help="Retrieve by the task text, or by a plan the model writes first."),
+    ] = None,
+    verify: Annotated[
+        str | None,
+        typer.Option(help="Shell command whose exit code decides whether the run succeeded."),
+    ] = None,
+    no_learn: Annotated[
+        bool, typer.Option("--no-learn", help="Do not distill memories from this run.")
+    ] = False,
     step_limit: Annotated[int | None, typer.Option(min=1, help="Most model turns.")] = None,
     cost_limit: Annotated[float | None, typer.Option(min=0, help="Most USD to spend.")] = None,
     timeout: Annotated[
@@ -70,9 +106,11 @@ def run(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Show commands only.")] = False,
 ) -> None:
-    """Run TASK headless in the current repository. Exit 0 when the task completed, 1 when
-    not, 2 on bad usage or input. The working tree is snapshotted first: `mtl undo` reverts."""
-    from mtl_tui.cli.run import run_task
+    """Run TASK headless in the current repository, with memories from your pool.
+
+    Exit 0 when the task completed (and --verify passed, if given), 1 when not, 2 on bad
+    usage or input. The working tree is snapshotted first: `mtl undo` reverts the run."""
+    from mtl_tui.cli.run import RunOptions, run_task
     from mtl_tui.config import load_settings
 
     cfg = load_settings({"model": model, "api_base": api_base})
@@ -85,9 +123,59 @@ def run(
     }.items():
         if value is not None:
             setattr(agent, key, value)
-    cfg = cfg.model_copy(update={"agent": agent})
-    summary = run_task(task, cfg, yes=yes, as_json=as_json, quiet=quiet)
-    raise typer.Exit(0 if summary.completed else 1)
+    memory_cfg = cfg.memory.model_copy()
+    if top_k is not None:
+        memory_cfg.top_k = top_k
+    if kind is not None:
+        memory_cfg.kind = kind.value
+    if query is not None:
+        memory_cfg.query = query.value
+    cfg = cfg.model_copy(update={"agent": agent, "memory": memory_cfg})
+    options = RunOptions(
+        yes=yes,
+        memory=not no_memory,
+        accept_all=accept is Accept.all,
+        verify=verify,
+        learn=not no_learn,
+        as_json=as_json,
+        quiet=quiet,
+    )
+    summary = run_task(task, cfg, options)
+    passed = summary.completed and not (verify and summary.outcome != "success")
+    raise typer.Exit(0 if passed else 1)
+
+
+class OutcomeChoice(StrEnum):
+    success = "success"
+    failure = "failure"
+
+
+@app.command("learn")
+def learn_cmd(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Trajectory files: mtl's or mini-swe-agent's.")
+    ],
+    model: Annotated[str | None, typer.Option(help="The model that distills.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
+    kind: Annotated[
+        list[KindChoice] | None,
+        typer.Option(help="Kinds to distill (repeat; default: the config's distill_kinds)."),
+    ] = None,
+    outcome: Annotated[
+        OutcomeChoice | None,
+        typer.Option(help="How the runs went, if known; otherwise recorded or judged."),
+    ] = None,
+    repo: Annotated[str | None, typer.Option(help="Source repository name to record.")] = None,
+    lang: Annotated[list[str] | None, typer.Option(help="Languages to record (repeat).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Distill memories from saved trajectories and add them to your pool."""
+    from mtl_tui.cli.learn import learn_from
+    from mtl_tui.config import load_settings
+
+    cfg = load_settings({"model": model, "api_base": api_base})
+    kinds = [k.value for k in kind] if kind else list(cfg.memory.distill_kinds)
+    learn_from(paths, cfg, kinds, outcome.value if outcome else None, repo, lang or [], as_json)
 
 
 @app.command()
@@ -98,8 +186,6 @@ def undo(
 ) -> None:
     """Restore the repository to its state before the last run: edits reverted, new files
     removed, deleted files back. Refuses if the tree changed since the run, unless --force."""
-    from pathlib import Path
-
     from mtl_tui.repo.git import GitRepo
 
     repo = GitRepo.find(Path.cwd())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -10,9 +12,11 @@ from rich.markup import escape
 
 from mtl_tui import events as ev
 from mtl_tui.agent.loop import Decision
-from mtl_tui.cli.common import err, out, print_json
+from mtl_tui.cli.common import err, open_store, out, print_json
 from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
+from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.retrieve import label
 from mtl_tui.session import RunSummary, Session
 
 _SHOWN_LINES = 15
@@ -70,23 +74,57 @@ class TerminalApprover:
                     return Decision("edit", command=edited)
 
 
-def run_task(task: str, cfg: Settings, yes: bool, as_json: bool, quiet: bool) -> RunSummary:
+@dataclass
+class RunOptions:
+    yes: bool = False
+    memory: bool = True
+    accept_all: bool = True
+    verify: str | None = None
+    learn: bool = True
+    as_json: bool = False
+    quiet: bool = False
+
+
+def run_task(task: str, cfg: Settings, options: RunOptions) -> RunSummary:
     if not task.strip():
         raise MtlError("the task is empty")
-    if not yes and not sys.stdin.isatty():
+    if not options.yes and not sys.stdin.isatty():
         raise MtlError("no terminal to confirm commands on: pass --yes to run them unattended")
-    session = Session(
-        cfg,
-        Path.cwd(),
-        emit=HeadlessView(verbose=not quiet),
-        approver=(lambda command: Decision("run")) if yes else TerminalApprover(),
-    )
-    summary = session.run(task)
-    if as_json:
+    view = HeadlessView(verbose=not options.quiet)
+    needs_pool = options.memory or options.learn
+    with ExitStack() as stack:
+        store = stack.enter_context(open_store(cfg, embed=True)) if needs_pool else None
+        session = Session(
+            cfg,
+            Path.cwd(),
+            emit=view,
+            approver=(lambda command: Decision("run")) if options.yes else TerminalApprover(),
+            store=store,
+        )
+        session.model()  # a missing model is bad usage: say so before retrieving anything
+        hits = session.retrieve(task) if options.memory else []
+        accepted = list(hits) if options.accept_all else []
+        _print_memories(hits, accepted)
+        summary = session.run(task, hits, accepted, verify=options.verify, learn=options.learn)
+    if options.as_json:
         print_json(summary.to_dict())
     else:
         _print_summary(summary)
     return summary
+
+
+def _print_memories(hits: list[Hit], accepted: list[Hit]) -> None:
+    if not hits:
+        return
+    err.print(f"[bold]memories[/] ({len(accepted)} of {len(hits)} in the prompt):")
+    taken = {id(h) for h in accepted}
+    for i, hit in enumerate(hits):
+        memory = hit.memory
+        state = "[green]accepted[/]" if id(hit) in taken else "[dim]not used[/]"
+        err.print(
+            f"  [{label(i)}] #{memory.id} {escape(memory.title)} "
+            f"[dim]({', '.join(memory.languages) or 'any'}, sim {hit.similarity:.2f})[/] {state}"
+        )
 
 
 def _print_summary(summary: RunSummary) -> None:
@@ -95,6 +133,10 @@ def _print_summary(summary: RunSummary) -> None:
         f"[bold {colour}]{summary.status}[/] after {summary.steps} steps, "
         f"${summary.cost:.4f}" + (f": {escape(summary.message)}" if summary.message else "")
     )
+    if summary.outcome != "unknown":
+        err.print(f"outcome: {summary.outcome} (by {summary.outcome_source})")
+    if summary.learned:
+        err.print(f"learned: {', '.join(f'#{i}' for i in summary.learned)}")
     if summary.diff_stat:
         out.print(escape(summary.diff_stat))
         err.print("[dim]undo with `mtl undo`[/]")

@@ -180,7 +180,26 @@ def _v1(conn: Any) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_v1]
+def _v2(conn: Any) -> None:
+    """Feedback: every use of a memory in a run, and panel rejections as a weak signal."""
+    _run_script(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN rejects INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE memory_uses (
+            memory_id INTEGER NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL,
+            accepted INTEGER NOT NULL,
+            outcome TEXT NOT NULL DEFAULT 'unknown',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (memory_id, run_id)
+        );
+        CREATE INDEX memory_uses_run ON memory_uses (run_id)
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,7 +1,7 @@
 """How retrieved memories are ordered.
 
     score = similarity
-          + VOTE_WEIGHT    * tanh(net_votes / VOTE_SCALE)
+          + VOTE_WEIGHT    * tanh((up - down - REJECT_WEIGHT * rejects) / VOTE_SCALE)
           + OUTCOME_WEIGHT * ((wins + 1) / (uses + 2) - 0.5)
 
 - `similarity` is the cosine similarity of the query and the memory's embedded text
@@ -10,6 +10,8 @@
 - Votes (`up - down`) move a memory by at most ±VOTE_WEIGHT; tanh saturates so that a
   pile of votes cannot lift an irrelevant memory over a relevant one. One vote is worth
   ~0.02, enough to reorder memories of near-equal similarity.
+- A rejection in the insights panel is a weak negative: a quarter of a down vote. It
+  lowers the score but never hides a memory on its own.
 - The Laplace-smoothed win rate is 0.5 for an unused memory and tends to wins/uses as
   evidence accumulates, so a memory that kept helping rises by up to OUTCOME_WEIGHT / 2
   and one that kept failing sinks as much.
@@ -26,6 +28,7 @@ from mtl_tui.memory.records import Memory
 
 VOTE_WEIGHT = 0.06
 VOTE_SCALE = 3.0
+REJECT_WEIGHT = 0.25
 OUTCOME_WEIGHT = 0.12
 HIDE_AT = -2
 
@@ -45,7 +48,8 @@ class Hit:
 
 
 def score(similarity: float, memory: Memory) -> float:
-    votes = VOTE_WEIGHT * math.tanh(memory.net_votes / VOTE_SCALE)
+    effective = memory.net_votes - REJECT_WEIGHT * memory.rejects
+    votes = VOTE_WEIGHT * math.tanh(effective / VOTE_SCALE)
     win_rate = (memory.wins + 1) / (memory.uses + 2)
     return similarity + votes + OUTCOME_WEIGHT * (win_rate - 0.5)
 

@@ -116,6 +116,7 @@ class Memory:
     uses: int = 0
     wins: int = 0
     support: int = 1
+    rejects: int = 0
 
     def __post_init__(self) -> None:
         self.tags = _norm_list(self.tags)
@@ -160,4 +161,5 @@ class Memory:
             "uses": self.uses,
             "wins": self.wins,
             "support": self.support,
+            "rejects": self.rejects,
         }

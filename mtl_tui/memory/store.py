@@ -20,17 +20,30 @@ Progress = Callable[[int, int], None]
 
 _COLUMNS = (
     "id, kind, fields, tags, languages, repo, model, outcome, origin, "
-    "created_at, updated_at, up, down, uses, wins, support"
+    "created_at, updated_at, up, down, uses, wins, support, rejects"
 )
 # sqlite-vec refuses k above 4096; we never need that many candidates.
 _MAX_CANDIDATES = 4096
 EMBED_BATCH = 256
 
 
+# Cosine similarity of embedded texts at or above which a new memory is the same advice
+# as a stored one of its kind, and merges into it. Tuned on all-MiniLM-L6-v2 titles:
+# rewordings of one lesson scored 0.87-0.97 ("Pin dependency versions when a build breaks
+# after an upgrade" / "When an upgrade breaks the build, pin the dependency versions"
+# 0.92), while distinct lessons on one topic stayed at or below 0.75 ("Test edge cases
+# such as empty input" / "... such as very large input" 0.75; "Inspect the file before
+# editing it" / "Back up a file before editing it in place" 0.57). Looser rewordings
+# (0.72-0.80) stay separate: a missed merge costs a near-duplicate, a wrong one loses a
+# lesson. The examples live in tests/test_learning.py.
+DEDUP_THRESHOLD = 0.82
+
+
 @dataclass
 class AddResult:
     id: int
     created: bool
+    merged: bool = False  # folded into an existing near-duplicate
 
 
 def _to_blob(vector: Any) -> bytes:
@@ -41,7 +54,7 @@ def _to_blob(vector: Any) -> bytes:
 
 def _row_to_memory(row: Sequence[Any]) -> Memory:
     (id_, kind, fields, tags, languages, repo, model, outcome, origin,
-     created, updated, up, down, uses, wins, support) = row  # fmt: skip
+     created, updated, up, down, uses, wins, support, rejects) = row  # fmt: skip
     return Memory(
         kind=kind,
         fields=json.loads(fields),
@@ -59,6 +72,7 @@ def _row_to_memory(row: Sequence[Any]) -> Memory:
         uses=uses,
         wins=wins,
         support=support,
+        rejects=rejects,
     )
 
 
@@ -156,9 +170,11 @@ class MemoryStore:
         memories: Iterable[Memory],
         progress: Progress | None = None,
         vectors: Sequence[Any] | None = None,
+        dedup: bool = True,
     ) -> list[AddResult]:
         """Store memories (one transaction). An exact duplicate of a stored memory of the
-        same kind is not stored again; its result names the existing id.
+        same kind is not stored again; a near-duplicate (see DEDUP_THRESHOLD) is merged
+        into the stored one, which gains support; either way the result names that id.
 
         `vectors`, when given, are embeddings of the memories' embedded texts made by
         this pool's model (for example from a pack); otherwise they are computed."""
@@ -170,7 +186,7 @@ class MemoryStore:
         with self.db.write() as conn:
             self._ensure_index(conn, embedder)
             for memory, vector in zip(cleaned, vectors, strict=True):
-                results.append(self._insert(conn, memory, vector))
+                results.append(self._insert(conn, memory, vector, dedup))
         return results
 
     def _embed_all(
@@ -183,14 +199,43 @@ class MemoryStore:
                 progress(min(start + EMBED_BATCH, len(texts)), len(texts))
         return vectors
 
-    def _insert(self, conn: Any, memory: Memory, vector: Any) -> AddResult:
+    def _near_duplicate(self, conn: Any, memory: Memory, vector: Any) -> int | None:
+        row = conn.execute(
+            "SELECT memory_id, distance FROM memory_vec "
+            "WHERE embedding MATCH ? AND k = 1 AND kind = ?",
+            (_to_blob(vector), memory.kind),
+        ).fetchone()
+        if row and 1.0 - row[1] >= DEDUP_THRESHOLD:
+            return int(row[0])
+        return None
+
+    def _merge(self, conn: Any, memory_id: int, memory: Memory) -> None:
+        existing = self.get(memory_id)
+        tags = list(dict.fromkeys(existing.tags + memory.tags))
+        languages = list(dict.fromkeys(existing.languages + memory.languages))
+        conn.execute(
+            "UPDATE memories SET support = support + ?, tags = ?, languages = ?, "
+            "updated_at = ? WHERE id = ?",
+            (memory.support, json.dumps(tags), json.dumps(languages), now(), memory_id),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO memory_languages (memory_id, language) VALUES (?, ?)",
+            [(memory_id, lang) for lang in languages],
+        )
+
+    def _insert(self, conn: Any, memory: Memory, vector: Any, dedup: bool = True) -> AddResult:
         digest = memory.content_hash
         row = conn.execute(
             "SELECT id FROM memories WHERE kind = ? AND content_hash = ?",
             (memory.kind, digest),
         ).fetchone()
         if row:
+            memory.id = row[0]
             return AddResult(row[0], created=False)
+        if dedup and (twin := self._near_duplicate(conn, memory, vector)) is not None:
+            self._merge(conn, twin, memory)
+            memory.id = twin
+            return AddResult(twin, created=False, merged=True)
         cursor = conn.execute(
             "INSERT INTO memories (kind, fields, content_hash, tags, languages, repo, model, "
             "outcome, origin, created_at, updated_at, up, down, uses, wins, support) "
@@ -241,6 +286,41 @@ class MemoryStore:
                     (memory.net_votes, memory_id),
                 )
         return memory
+
+    def record_uses(
+        self, run_id: str, shown: Sequence[int], accepted: Sequence[int], outcome: str
+    ) -> None:
+        """Feedback from one run: every memory shown, whether it was accepted, how the run
+        ended. Accepted ones gain a use (and a win on success); rejected ones a reject."""
+        taken = set(accepted)
+        with self.db.write() as conn:
+            for memory_id in shown:
+                if conn.execute("SELECT 1 FROM memories WHERE id = ?", (memory_id,)).fetchone():
+                    self._record_use(conn, run_id, memory_id, memory_id in taken, outcome)
+
+    def _record_use(
+        self, conn: Any, run_id: str, memory_id: int, accepted: bool, outcome: str
+    ) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO memory_uses (memory_id, run_id, accepted, outcome, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            (memory_id, run_id, int(accepted), outcome, now()),
+        )
+        if accepted:
+            conn.execute(
+                "UPDATE memories SET uses = uses + 1, wins = wins + ? WHERE id = ?",
+                (int(outcome == "success"), memory_id),
+            )
+        else:
+            conn.execute("UPDATE memories SET rejects = rejects + 1 WHERE id = ?", (memory_id,))
+
+    def uses_of_run(self, run_id: str) -> list[tuple[int, bool, str]]:
+        rows = self.db.execute(
+            "SELECT memory_id, accepted, outcome FROM memory_uses WHERE run_id = ? "
+            "ORDER BY memory_id",
+            (run_id,),
+        ).fetchall()
+        return [(int(m), bool(a), str(o)) for m, a, o in rows]
 
     def delete(self, memory_ids: Sequence[int]) -> None:
         """Delete all of `memory_ids` or, if one is unknown, none of them."""

@@ -1,4 +1,4 @@
-"""Prompt templates, kept as files beside this module."""
+"""Prompt templates, one Markdown file each beside this module (`$name` placeholders)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from string import Template
 
 @cache
 def _template(name: str) -> Template:
-    text = resources.files("mtl_tui.agent").joinpath("prompts", f"{name}.md").read_text("utf-8")
-    return Template(text)
+    return Template(resources.files(__name__).joinpath(f"{name}.md").read_text("utf-8"))
 
 
 def render(name: str, **values: object) -> str:

@@ -1,0 +1,66 @@
+"""Before a run: find memories for the task and turn the accepted ones into prompt text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mtl_tui.agent.model import Model
+from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.records import Memory
+from mtl_tui.memory.store import MemoryStore
+from mtl_tui.prompts import render
+
+
+def task_query(task: str, languages: Sequence[str]) -> str:
+    """The default query: the task text plus the repository's languages."""
+    return f"{task.strip()}\nLanguages: {', '.join(languages)}" if languages else task.strip()
+
+
+def plan_query(model: Model, task: str, repo: str, languages: Sequence[str]) -> tuple[str, float]:
+    """The study's query: a short plan the model writes for the task. Returns (plan, cost)."""
+    prompt = render("plan", task=task, repo=repo, languages=", ".join(languages) or "unknown")
+    reply = model.query([{"role": "user", "content": prompt}])
+    return reply.content.strip() or task, reply.cost
+
+
+def retrieve(store: MemoryStore, query: str, k: int = 3, kind: str = "insight") -> list[Hit]:
+    return store.search(query, k=k, kind=kind)
+
+
+def label(index: int) -> str:
+    return f"M{index + 1}"
+
+
+def item_text(memory: Memory) -> str:
+    f = memory.fields
+    match memory.kind:
+        case "insight":
+            return f"{f['title']}. {f['description']} {f['content']}"
+        case "summary":
+            return f"Task: {f['task_summary']} Experience: {f['experience_summary']}"
+        case "workflow":
+            steps = "; ".join(f["commands"])
+            return f"Goal: {f['goal']} Key commands: {steps}"
+        case _:
+            steps = "; ".join(step["command"] for step in f["commands"][:15])
+            return f"Task: {f['task']} Commands: {steps}"
+
+
+def provenance(memory: Memory) -> str:
+    parts = [", ".join(memory.languages) or "any language"]
+    if memory.repo:
+        parts.append(f"repository {memory.repo}")
+    if memory.outcome != "unknown":
+        parts.append(f"from a {'successful' if memory.outcome == 'success' else 'failed'} run")
+    return "; ".join(parts)
+
+
+def memory_section(hits: Sequence[Hit]) -> str:
+    """The system prompt's memory block for the accepted hits, numbered [M1], [M2], ..."""
+    if not hits:
+        return ""
+    items = "\n".join(
+        f"[{label(i)}] {item_text(hit.memory)} ({provenance(hit.memory)})"
+        for i, hit in enumerate(hits)
+    )
+    return render("memory_section", items=items)
