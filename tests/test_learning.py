@@ -86,7 +86,7 @@ def test_success_and_failure_get_different_instructions() -> None:
             outcome,
             "shop",
             ["python"],
-            "m",
+            "scripted",
             "run",
         )
 
