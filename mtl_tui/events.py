@@ -72,6 +72,13 @@ class FormatError(Event):
 
 
 @dataclass
+class DiffReady(Event):
+    """The run's changes, after the agent stopped (before outcome and learning)."""
+
+    stat: str
+
+
+@dataclass
 class RunFinished(Event):
     status: str
     message: str

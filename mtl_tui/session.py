@@ -12,7 +12,7 @@ from typing import Any
 from mtl_tui import events as ev
 from mtl_tui import paths
 from mtl_tui.agent.loop import Agent, Approver, Limits, approve_all
-from mtl_tui.agent.model import Model, make_model
+from mtl_tui.agent.model import SCRIPTED_PREFIX, Model, make_model, missing_credentials
 from mtl_tui.agent.shell import LocalShell
 from mtl_tui.agent.trajectory import Trajectory
 from mtl_tui.config import Settings
@@ -181,6 +181,7 @@ class Session:
             changed = repo.changed_paths(trajectory.snapshot_before, after)
             repo.mark_run(trajectory.snapshot_before, after)
             trajectory.save()
+            self.emit(ev.DiffReady(trajectory.diff_stat))
 
         record = RunRecord(
             task=task,
@@ -234,6 +235,33 @@ class Session:
 
     def interrupt(self) -> None:
         self.cancel.set()
+
+    def last_diff(self) -> str:
+        """The full diff of the last run in this session ('' if none)."""
+        traj = self.agent.trajectory if self.agent else None
+        if self.repo is None or traj is None or not traj.snapshot_after:
+            return ""
+        return self.repo.diff(traj.snapshot_before or "", traj.snapshot_after)
+
+    def model_problem(self) -> str | None:
+        """Why a task cannot start with the configured model, in words for the user."""
+        name = self.settings.model
+        where = paths.config_file()
+        if not name:
+            return (
+                "No model configured. Set MTL_MODEL (any litellm model id, e.g. "
+                f'openai/gpt-4o-mini), pass --model, or add `model = "…"` to {where}. '
+                "Memory features work without one."
+            )
+        if name.startswith(SCRIPTED_PREFIX) or self.settings.api_base:
+            return None
+        missing = missing_credentials(name)
+        if missing:
+            return (
+                f"Model {name} needs {', '.join(missing)} in the environment "
+                "(or set api_base for a local OpenAI-compatible server)."
+            )
+        return None
 
     # -- after the run ----------------------------------------------------------------
 

@@ -124,6 +124,16 @@ def import_litellm() -> Any:
     return litellm
 
 
+def missing_credentials(model: str) -> list[str]:
+    """Environment variables the model's provider needs and that are not set."""
+    litellm = import_litellm()
+    try:
+        env = litellm.validate_environment(model=model)
+    except Exception:
+        return []
+    return [key for key in env.get("missing_keys") or [] if not os.environ.get(key)]
+
+
 def _is_transient(exc: Exception) -> bool:
     """Connection trouble, timeouts, 408, 429 and 5xx are worth retrying; nothing else.
     The HTTP status decides first: litellm sometimes wraps a 500 in BadRequestError."""

@@ -7,17 +7,31 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from mtl_tui import __version__
 from mtl_tui.cli import memory
 from mtl_tui.cli.memory import KindChoice
 from mtl_tui.errors import MtlError
 
+
+class _TuiByDefault(TyperGroup):
+    """`mtl` and `mtl [options] TASK` open the TUI; known command names run commands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in _ROOT_OPTIONS):
+            args = ["tui", *args]
+        return super().parse_args(ctx, args)
+
+
+_ROOT_OPTIONS = {"--help", "-h", "--version"}
+
 app = typer.Typer(
     name="mtl",
+    cls=_TuiByDefault,
     help="A terminal coding assistant that carries what it learned in one project into the next.",
-    no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_show_locals=False,  # locals may hold API keys
     rich_markup_mode="rich",
@@ -38,8 +52,30 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    """Run it inside a git repository. Per-user state lives in MTL_HOME (default: the
-    platform's user data and config directories)."""
+    """Run `mtl` or `mtl "TASK"` inside a git repository to open the TUI (and start TASK);
+    TUI options: --model, --api-base, --yes, --theme. Per-user state lives in MTL_HOME
+    (default: the platform's user data and config directories)."""
+
+
+@app.command(hidden=True)
+def tui(
+    task: Annotated[str | None, typer.Argument(help="A task to start right away.")] = None,
+    model: Annotated[str | None, typer.Option(help="Any litellm model id.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Run commands without asking.")] = False,
+    theme: Annotated[str | None, typer.Option(help="Theme name (saved as your choice).")] = None,
+) -> None:
+    """Open the TUI in the current repository (start TASK if given)."""
+    from pathlib import Path
+
+    from mtl_tui.config import load_settings, save_setting
+    from mtl_tui.ui.app import MtlApp
+
+    cfg = load_settings({"model": model, "api_base": api_base})
+    if theme:
+        save_setting("theme", theme)
+        cfg.theme = theme
+    MtlApp(cfg, Path.cwd(), task=task, yolo=yes, theme=theme).run()
 
 
 @app.command()

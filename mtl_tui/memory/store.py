@@ -398,6 +398,22 @@ class MemoryStore:
             params += [limit, offset]
         return [_row_to_memory(row) for row in self.db.execute(sql, params).fetchall()]
 
+    def vectors(self, memory_ids: Sequence[int]) -> dict[int, Any]:
+        """Stored embeddings by memory id (float32 arrays)."""
+        import numpy as np
+
+        if not memory_ids or not self._has_index():
+            return {}
+        found: dict[int, Any] = {}
+        for start in range(0, len(memory_ids), 500):
+            chunk = list(memory_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for mid, blob in self.db.execute(
+                f"SELECT memory_id, embedding FROM memory_vec WHERE memory_id IN ({marks})", chunk
+            ).fetchall():
+                found[int(mid)] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
     def count(self, kind: str | None = None, language: str | None = None) -> int:
         where, params = _filters(kind, language)
         return int(self.db.execute(f"SELECT count(*) FROM memories {where}", params).fetchone()[0])

@@ -1,0 +1,1 @@
+"""The Textual face of mtl. Only this package imports Textual."""

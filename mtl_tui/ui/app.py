@@ -1,0 +1,500 @@
+"""`mtl` in any repository: the Textual app around the core session.
+
+The first frame never waits for litellm or sentence-transformers: a background worker
+loads them while the user types; a task submitted meanwhile starts once they are ready."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from mtl_tui import events as ev
+from mtl_tui.agent.loop import Decision
+from mtl_tui.agent.model import SCRIPTED_PREFIX, import_litellm
+from mtl_tui.config import Settings, save_setting
+from mtl_tui.errors import MtlError
+from mtl_tui.memory import packs
+from mtl_tui.memory.embed import SentenceTransformerEmbedder
+from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.records import Memory
+from mtl_tui.memory.store import MemoryStore
+from mtl_tui.repo.git import UndoError
+from mtl_tui.session import RunSummary, Session
+from mtl_tui.ui.screens import (
+    ConfirmScreen,
+    EditMemoryScreen,
+    ExportScreen,
+    MemoryBrowser,
+    MemoryDetail,
+    TextScreen,
+)
+from mtl_tui.ui.themes import DEFAULT_THEME, load_themes
+from mtl_tui.ui.widgets import (
+    AnswerBar,
+    ApprovalBar,
+    Conversation,
+    InsightsPanel,
+    PromptArea,
+    ReviewList,
+    StatusLine,
+)
+
+DOUBLE_PRESS = 2.0  # seconds within which a second esc / ctrl+c counts
+RETRIEVE_DEBOUNCE = 0.35
+
+
+class MtlApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "mtl"
+    BINDINGS = [
+        Binding("f2", "browser", "Memories", id="browser"),
+        Binding("escape", "interrupt", "Interrupt", id="interrupt"),
+        Binding("ctrl+z", "undo", "Undo run", id="undo", priority=True),
+        Binding("ctrl+e", "export", "Export", id="export", priority=True),
+        Binding("ctrl+c", "quit_twice", "Quit", id="quit", priority=True),
+        Binding("d", "diff", "Diff", id="diff", show=False),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        cwd: Path,
+        task: str | None = None,
+        yolo: bool = False,
+        theme: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.cwd = cwd
+        self.initial_task = task
+        self.yolo = yolo
+        self.requested_theme = theme
+        self.session: Session | None = None
+        self.store: MemoryStore | None = None
+        self.ready = False
+        self.running = False
+        self.pending_task: str | None = None
+        self._waiting: tuple[queue.Queue[object], object] | None = None
+        self._last_press: dict[str, float] = {}
+        self._retrieve_timer: Any = None
+        self._theme_errors: list[str] = []
+        self._saving_theme = False
+        self.last_summary: RunSummary | None = None
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        with Horizontal(id="main"):
+            yield Conversation(id="conversation")
+            yield InsightsPanel(id="insights")
+        yield PromptArea(
+            id="prompt", placeholder="Describe a task · enter runs it · ctrl+j newline"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        loaded = load_themes()
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        self._theme_errors = loaded.errors
+        for error in loaded.errors:
+            self.notify(error, title="Theme not loaded", severity="error", timeout=10)
+        self._apply_theme(self.requested_theme or self.settings.theme)
+        self._saving_theme = True
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        status = self.query_one(StatusLine)
+        status.model = self.settings.model or "no model"
+        status.repo = self.cwd.name
+        prompt = self.query_one(PromptArea)
+        if self.initial_task:
+            prompt.text = self.initial_task
+            self.pending_task = self.initial_task
+        prompt.focus()
+        self._load_runtime()
+
+    def _apply_theme(self, name: str) -> None:
+        if name in self.available_themes:
+            self.theme = name
+            return
+        self.notify(f"No theme named '{name}': using {DEFAULT_THEME}", severity="warning")
+        self.theme = DEFAULT_THEME
+
+    def watch_theme(self, name: str) -> None:
+        if self._saving_theme and name != self.settings.theme:
+            try:
+                save_setting("theme", name)
+                self.settings.theme = name
+            except MtlError as exc:
+                self.notify(str(exc), severity="error")
+
+    @work(thread=True, exclusive=True, group="runtime")
+    def _load_runtime(self) -> None:
+        """Open the pool, find the repository, then load the slow libraries."""
+        store: MemoryStore | None = None
+        try:
+            store = MemoryStore.open()
+            count = store.count()
+            self.call_from_thread(self._set_status, pool=count)
+        except MtlError as exc:
+            self.call_from_thread(self._error, f"memory pool unavailable: {exc}")
+        session = Session(
+            self.settings, self.cwd, emit=self._emit, approver=self._approve, store=store
+        )
+        self.call_from_thread(self._session_ready, session)
+        if store is not None:
+            embedder = SentenceTransformerEmbedder(self.settings.embedding_model)
+            try:
+                store.check_embedder(embedder.name)
+                embedder.load()
+                store.embedder = embedder
+            except MtlError as exc:
+                self.call_from_thread(self._error, f"memory disabled: {exc}")
+                session.store = None
+        model = self.settings.model or ""
+        if model and not model.startswith(SCRIPTED_PREFIX):
+            import_litellm()
+        self.store = store if session.store is not None else None
+        self.call_from_thread(self._runtime_ready)
+
+    def _session_ready(self, session: Session) -> None:
+        self.session = session
+        self._set_status(repo=session.repo_name, branch=session.repo.branch if session.repo else "")
+
+    def _runtime_ready(self) -> None:
+        self.ready = True
+        self._set_status(state="ready" if self.store else "ready (no memory)")
+        if self.pending_task:
+            task, self.pending_task = self.pending_task, None
+            self._start(task)
+        else:
+            self._schedule_retrieval()
+
+    def _set_status(self, **values: Any) -> None:
+        status = self.query_one(StatusLine)
+        for key, value in values.items():
+            setattr(status, key, value)
+
+    def _error(self, message: str) -> None:
+        self.notify(message, severity="error", timeout=10)
+        self.query_one(Conversation).add_note(message, "error")
+
+    # -- retrieval follows the prompt -----------------------------------------------------
+
+    @on(PromptArea.Changed)
+    def _prompt_changed(self) -> None:
+        if not self.running:
+            self._schedule_retrieval()
+
+    def _schedule_retrieval(self) -> None:
+        if self._retrieve_timer is not None:
+            self._retrieve_timer.stop()
+        self._retrieve_timer = self.set_timer(RETRIEVE_DEBOUNCE, self._retrieve_now)
+
+    def _retrieve_now(self) -> None:
+        text = self.query_one(PromptArea).text.strip()
+        if not self.ready or self.session is None or self.session.store is None:
+            return
+        if not text:
+            self.query_one(InsightsPanel).show([], "")
+            return
+        self._retrieve(text)
+
+    @work(thread=True, exclusive=True, group="retrieve")
+    def _retrieve(self, text: str) -> None:
+        assert self.session is not None
+        hits = self.session.retrieve(text, mode="task")
+        self.call_from_thread(self.query_one(InsightsPanel).show, hits, text)
+
+    # -- the insights panel ---------------------------------------------------------------
+
+    @on(InsightsPanel.Changed)
+    def _panel_changed(self, event: InsightsPanel.Changed) -> None:
+        memory = event.item.hit.memory
+        if memory.id is None:
+            return
+        if event.action in ("up", "down") and self.store is not None:
+            event.item.hit.memory = self.store.vote(memory.id, event.action == "up")
+            event.item.refresh_view()
+        elif event.action == "reject" and self.running and self.session is not None:
+            self.session.disregard(memory.id)
+            self.query_one(Conversation).add_note(
+                f"told the agent to disregard [M{event.item.index + 1}]"
+            )
+
+    @on(InsightsPanel.Details)
+    def _details(self, event: InsightsPanel.Details) -> None:
+        self.push_screen(MemoryDetail(event.memory))
+
+    # -- running a task -------------------------------------------------------------------
+
+    @on(PromptArea.Submitted)
+    def _submitted(self, event: PromptArea.Submitted) -> None:
+        text = event.text.strip()
+        if not text:
+            return
+        if self.running:
+            self.notify("A run is in progress: esc twice interrupts it.")
+            return
+        if not self.ready:
+            self.pending_task = text
+            self.query_one(Conversation).add_note(
+                "Models are still loading: the task starts as soon as they are ready."
+            )
+            return
+        self._start(text)
+
+    def _start(self, text: str) -> None:
+        assert self.session is not None
+        problem = self.session.model_problem()
+        conversation = self.query_one(Conversation)
+        if problem:
+            conversation.add_note(problem, "error")
+            return
+        panel = self.query_one(InsightsPanel)
+        prompt = self.query_one(PromptArea)
+        prompt.text = ""
+        conversation.add_task(text)
+        current = panel.query_text == text
+        retrieved = panel.hits if current else None
+        accepted = panel.accepted_hits() if current else None
+        self.running = True
+        self._set_status(state="running", step=0, cost=0.0)
+        self._run(text, retrieved, accepted)
+
+    @work(thread=True, exclusive=True, group="run")
+    def _run(self, text: str, retrieved: list[Hit] | None, accepted: list[Hit] | None) -> None:
+        assert self.session is not None
+        session = self.session
+        session.cancel.clear()
+        try:
+            if retrieved is None:  # the panel had not caught up with this text
+                retrieved = session.retrieve(text)
+                accepted = list(retrieved)
+                self.call_from_thread(self.query_one(InsightsPanel).show, retrieved, text)
+            summary = session.run(
+                text, retrieved, accepted or [], verdict=self._ask_verdict, review=self._review
+            )
+        except MtlError as exc:
+            self.call_from_thread(self._error, str(exc))
+            summary = None
+        self.call_from_thread(self._finished, summary)
+
+    def _finished(self, summary: RunSummary | None) -> None:
+        self.running = False
+        self._waiting = None
+        self.last_summary = summary
+        state = summary.status if summary else "error"
+        self._set_status(state=state)
+        if summary is not None:
+            conversation = self.query_one(Conversation)
+            conversation.add_note(
+                f"{summary.status} after {summary.steps} steps · ${summary.cost:.4f} · "
+                f"outcome {summary.outcome}"
+                + (f" · learned {len(summary.learned)}" if summary.learned else ""),
+                "info" if summary.completed else "warning",
+            )
+        if self.store is not None:
+            self._set_status(pool=self.store.count())
+        self.query_one(PromptArea).focus()
+
+    # -- events from the worker thread ------------------------------------------------------
+
+    def _emit(self, event: ev.Event) -> None:
+        self.call_from_thread(self._on_event, event)
+
+    def _on_event(self, event: ev.Event) -> None:
+        conversation = self.query_one(Conversation)
+        match event:
+            case ev.StepStarted(step=step):
+                self._set_status(step=step, state=f"step {step}")
+                conversation.start_reply()
+            case ev.ModelToken(text=text):
+                conversation.add_token(text)
+            case ev.ModelReplied(content=content, total_cost=total):
+                conversation.finish_reply(content)
+                self._set_status(cost=total)
+            case ev.CommandProposed(step=step, command=command):
+                conversation.add_command(step, command)
+            case ev.CommandFinished(output=out, returncode=code, duration=secs, timed_out=late):
+                conversation.add_output(out, code, secs, late)
+            case ev.FormatError(blocks=blocks):
+                conversation.add_note(f"reply had {blocks} bash blocks instead of one", "warning")
+            case ev.DiffReady(stat=stat):
+                conversation.add_diff(stat)
+            case ev.Notice(message=message, level=level):
+                conversation.add_note(message, level)
+            case ev.RunFinished(status=status, message=message) if status != "completed":
+                conversation.add_note(f"{status}: {message}", "warning")
+            case _:
+                pass
+
+    # -- questions the worker thread waits on ---------------------------------------------
+
+    def _ask(self, make_bar: Any, default: object) -> Any:
+        """Show an inline question and block the worker thread until it is answered
+        (or the run is interrupted, which answers `default`)."""
+        box: queue.Queue[object] = queue.Queue(maxsize=1)
+        self._waiting = (box, default)
+        self.call_from_thread(lambda: self.query_one(Conversation).add_bar(make_bar(box)))
+        answer = box.get()
+        self._waiting = None
+        return answer
+
+    def _approve(self, command: str) -> Decision:
+        if self.yolo:
+            return Decision("run")
+
+        def yolo() -> None:
+            self.yolo = True
+
+        return self._ask(lambda box: ApprovalBar(command, box, yolo),
+                         Decision("reject", reason="interrupted by the user"))  # fmt: skip
+
+    def _ask_verdict(self) -> str | None:
+        keys = {"y": lambda: "success", "n": lambda: "failure", "s": lambda: "skip"}
+        answer = self._ask(
+            lambda box: AnswerBar(
+                "Did it succeed?  [b]y[/] yes · [b]n[/] no · [b]s[/] skip", box, keys
+            ),
+            "skip",
+        )
+        return answer if answer in ("success", "failure") else None
+
+    def _review(self, memories: list[Memory]) -> list[Memory]:
+        if not memories:
+            return []
+        return self._ask(lambda box: ReviewList(memories, box, self._edit_memory), [])
+
+    def _edit_memory(self, memory: Memory, done: Any) -> None:
+        self.push_screen(EditMemoryScreen(memory), done)
+
+    # -- app-wide keys ----------------------------------------------------------------------
+
+    def _pressed_twice(self, key: str) -> bool:
+        now = time.monotonic()
+        last = self._last_press.get(key, 0.0)
+        self._last_press[key] = now
+        return now - last <= DOUBLE_PRESS
+
+    def action_interrupt(self) -> None:
+        if not self.running or self.session is None:
+            return
+        if not self._pressed_twice("escape"):
+            self.notify("Press esc again to interrupt the agent.", timeout=DOUBLE_PRESS)
+            return
+        self.session.interrupt()
+        if self._waiting is not None:
+            box, default = self._waiting
+            for bar in self.query(AnswerBar):
+                if not bar.answered:
+                    bar.resolve(default, "interrupted")
+            for review in self.query(ReviewList):
+                review.answered = True
+            if box.empty():
+                box.put(default)
+        self.query_one(Conversation).add_note("interrupting…", "warning")
+
+    def action_quit_twice(self) -> None:
+        if self._pressed_twice("ctrl+c"):
+            if self.session is not None:
+                self.session.interrupt()
+            if self._waiting is not None and self._waiting[0].empty():
+                self._waiting[0].put(self._waiting[1])
+            self.exit()
+        else:
+            self.notify("Press ctrl+c again to quit.", timeout=DOUBLE_PRESS)
+
+    def action_browser(self) -> None:
+        if self.store is None:
+            self.notify("The memory pool is not loaded yet.", severity="warning")
+            return
+        languages = list(self.store.stats()["by_language"])
+        self.push_screen(MemoryBrowser(self.store, languages))
+
+    def action_diff(self) -> None:
+        if self.session is None or self.running:
+            return
+        diff = self.session.last_diff()
+        if diff:
+            self.push_screen(TextScreen("Changes of the last run", diff))
+
+    def action_undo(self) -> None:
+        if self.running:
+            self.notify("A run is in progress.", severity="warning")
+            return
+        session = self.session
+        if session is None or session.repo is None or not session.repo.can_undo():
+            self.notify("Nothing to undo.", severity="warning")
+            return
+        repo = session.repo
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                result = repo.undo()
+            except UndoError as exc:
+                self.notify(str(exc), severity="error", timeout=10)
+                return
+            message = (
+                f"Undone: {len(result.restored)} files restored, {len(result.removed)} removed."
+            )
+            self.query_one(Conversation).add_note(message)
+            self.notify(message)
+
+        self.push_screen(ConfirmScreen("Undo the last run and restore the files as they were?"),
+                         confirmed)  # fmt: skip
+
+    def action_export(self, ids: Iterable[int] | None = None) -> None:
+        if self.store is None:
+            self.notify("The memory pool is not loaded yet.", severity="warning")
+            return
+        store = self.store
+        chosen = list(ids) if ids else None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        default = self.cwd / f"mtl-pack-{stamp}.json"
+        hint = f"{len(chosen)} selected memories" if chosen else "the whole pool, by kind"
+
+        def export(answer: dict[str, object] | None) -> None:
+            if not answer:
+                return
+            path = Path(str(answer["path"])).expanduser()
+            kind = answer.get("kind")
+            try:
+                memories = packs.select(store, kind=str(kind) if kind else None, ids=chosen)
+                count = packs.export_json(store, path, memories)
+            except (MtlError, OSError) as exc:
+                self.notify(f"export failed: {exc}", severity="error")
+                return
+            self.notify(f"Exported {count} memories to {path}")
+
+        self.push_screen(ExportScreen(default, hint), export)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Memory browser", "Browse, search and vote on memories (f2)",
+                            self.action_browser)  # fmt: skip
+        yield SystemCommand("Export insight pack", "Write memories to a pack file (ctrl+e)",
+                            self.action_export)  # fmt: skip
+        yield SystemCommand("Undo last run", "Restore the files as they were (ctrl+z)",
+                            self.action_undo)  # fmt: skip
+        yield SystemCommand("Show diff", "The full diff of the last run (d)", self.action_diff)
+        if self.yolo:
+            yield SystemCommand("Confirm commands", "Ask before running each command",
+                                lambda: setattr(self, "yolo", False))  # fmt: skip
+        else:
+            yield SystemCommand("Yolo mode", "Run commands without asking",
+                                lambda: setattr(self, "yolo", True))  # fmt: skip

@@ -1,0 +1,480 @@
+"""The main screen's widgets. They show state and report what the user did; decisions
+belong to the core (session, store)."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import (
+    Collapsible,
+    Input,
+    ListItem,
+    ListView,
+    Markdown,
+    Static,
+    TextArea,
+)
+
+from mtl_tui.agent.loop import Decision
+from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.records import Memory
+
+FOLD_LINES = 12
+
+
+class StatusLine(Static):
+    """repo ⎇ branch │ model │ step │ cost │ pool │ state"""
+
+    repo: reactive[str] = reactive("…")
+    branch: reactive[str] = reactive("")
+    model: reactive[str] = reactive("no model")
+    step: reactive[int] = reactive(0)
+    cost: reactive[float] = reactive(0.0)
+    pool: reactive[int | None] = reactive(None)
+    state: reactive[str] = reactive("loading models…")
+
+    def render(self) -> Text:
+        text = Text()
+        text.append(f" {self.repo}", style="bold")
+        if self.branch:
+            text.append(f" ⎇ {self.branch}")
+        pool = "…" if self.pool is None else f"{self.pool:,}"
+        for part in (self.model, f"step {self.step}", f"${self.cost:.4f}", f"pool {pool}"):
+            text.append("  │  ", style="dim")
+            text.append(part)
+        text.append("  │  ", style="dim")
+        text.append(self.state, style="italic")
+        return text
+
+
+class PromptArea(TextArea):
+    """The task prompt: enter submits, ctrl+j inserts a newline."""
+
+    @dataclass
+    class Submitted(Message):
+        text: str
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Submitted(self.text))
+            return
+        if event.key == "ctrl+j":
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+            return
+        await super()._on_key(event)
+
+
+# -- the insights panel --------------------------------------------------------------
+
+
+class InsightItem(ListItem):
+    def __init__(self, hit: Hit, index: int) -> None:
+        super().__init__()
+        self.hit = hit
+        self.index = index
+        self.accepted = True
+        self.body = Static()
+
+    def compose(self) -> ComposeResult:
+        yield self.body
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        memory = self.hit.memory
+        state = (
+            Text("✓ accepted", style="bold green")
+            if self.accepted
+            else Text("✗ rejected", style="bold red")
+        )
+        text = Text()
+        text.append(f"[M{self.index + 1}] ", style="bold")
+        text.append(memory.title + "\n")
+        lang = ", ".join(memory.languages) or "any"
+        imported = "  imported" if memory.origin.startswith("pack:") else ""
+        text.append(
+            f"{memory.kind} · {lang} · sim {self.hit.similarity:.2f} · votes {memory.net_votes:+d}"
+            f"{imported}\n",
+            style="dim",
+        )
+        text.append_text(state)
+        self.body.update(text)
+        self.set_class(not self.accepted, "rejected")
+
+
+class InsightsPanel(Vertical):
+    """The memories retrieved for the current task, each accepted or rejected."""
+
+    BINDINGS = [
+        Binding("a", "accept", "Accept", id="accept"),
+        Binding("x", "reject", "Reject", id="reject"),
+        Binding("plus", "vote(True)", "Vote +", id="vote_up"),
+        Binding("minus", "vote(False)", "Vote −", id="vote_down"),
+        Binding("enter", "details", "Details", id="details", show=False),
+    ]
+
+    @dataclass
+    class Changed(Message):
+        """The user accepted, rejected or voted on a memory."""
+
+        item: InsightItem
+        action: str  # accept | reject | up | down
+
+    @dataclass
+    class Details(Message):
+        memory: Memory
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.query_text = ""
+        self.border_title = "Insights"
+
+    def compose(self) -> ComposeResult:
+        yield Static("Type a task to see what the pool remembers.", id="insights-hint")
+        yield ListView(id="insights-list")
+
+    @property
+    def items(self) -> list[InsightItem]:
+        return list(self.query(InsightItem))
+
+    def show(self, hits: list[Hit], query_text: str, note: str | None = None) -> None:
+        self.query_text = query_text
+        keep = {i.hit.memory.id: i.accepted for i in self.items}
+        listing = self.query_one(ListView)
+        listing.clear()
+        for index, hit in enumerate(hits):
+            item = InsightItem(hit, index)
+            item.accepted = keep.get(hit.memory.id, True)
+            listing.append(item)
+        if hits:
+            listing.index = 0
+        hint = self.query_one("#insights-hint", Static)
+        if note:
+            hint.update(note)
+        elif not hits:
+            hint.update("No memory matches yet." if query_text.strip() else
+                        "Type a task to see what the pool remembers.")  # fmt: skip
+        else:
+            hint.update(f"{len(hits)} retrieved · a accept · x reject · +/− vote · ⏎ details")
+        self.border_title = f"Insights ({len(hits)})" if hits else "Insights"
+
+    @property
+    def hits(self) -> list[Hit]:
+        return [i.hit for i in self.items]
+
+    def accepted_hits(self) -> list[Hit]:
+        return [i.hit for i in self.items if i.accepted]
+
+    def _current(self) -> InsightItem | None:
+        child = self.query_one(ListView).highlighted_child
+        return child if isinstance(child, InsightItem) else None
+
+    def action_accept(self) -> None:
+        self._set(True)
+
+    def action_reject(self) -> None:
+        self._set(False)
+
+    def _set(self, accepted: bool) -> None:
+        item = self._current()
+        if item is None or item.accepted == accepted:
+            return
+        item.accepted = accepted
+        item.refresh_view()
+        self.post_message(self.Changed(item, "accept" if accepted else "reject"))
+
+    def action_vote(self, up: bool) -> None:
+        if (item := self._current()) is not None:
+            self.post_message(self.Changed(item, "up" if up else "down"))
+
+    def action_details(self) -> None:
+        if (item := self._current()) is not None:
+            self.post_message(self.Details(item.hit.memory))
+
+    @on(ListView.Selected)
+    def _selected(self, event: ListView.Selected) -> None:
+        event.stop()
+        self.action_details()
+
+
+# -- the conversation ----------------------------------------------------------------
+
+
+class Note(Static):
+    pass
+
+
+class CommandBlock(Static):
+    def __init__(self, step: int, command: str) -> None:
+        super().__init__(Syntax(command, "bash", word_wrap=True, background_color="default"))
+        self.border_title = f"$ step {step}"
+
+
+class AnswerBar(Vertical):
+    """An inline question answered with single keys; the worker thread waits on `box`."""
+
+    can_focus = True
+
+    def __init__(
+        self,
+        question: str,
+        box: queue.Queue[object],
+        keys: dict[str, Callable[[], object | None]],
+    ) -> None:
+        super().__init__()
+        self.question = question
+        self.box = box
+        self.keys = keys
+        self.answered = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.question, classes="question")
+
+    def on_mount(self) -> None:
+        self.focus()
+        self.scroll_visible()
+
+    def on_key(self, event: events.Key) -> None:
+        key = event.character if event.character and event.character.isprintable() else event.key
+        handler = self.keys.get(key or "")
+        if handler is None or self.answered:
+            return
+        event.stop()
+        event.prevent_default()
+        answer = handler()
+        if answer is not None:
+            self.resolve(answer)
+
+    def resolve(self, answer: object, summary: str | None = None) -> None:
+        if self.answered:
+            return
+        self.answered = True
+        self.box.put(answer)
+        self.remove_children()
+        self.mount(Static(summary or self._summary(answer), classes="answered"))
+        self.can_focus = False
+        self.app.query_one(PromptArea).focus()
+
+    @staticmethod
+    def _summary(answer: object) -> str:
+        if isinstance(answer, Decision):
+            return {"run": "✓ run", "reject": f"✗ rejected: {answer.reason or '(no reason)'}",
+                    "edit": f"✎ edited: {answer.command}"}[answer.action]  # fmt: skip
+        return f"→ {answer}"
+
+    def ask_text(self, placeholder: str, value: str, done: Callable[[str], object]) -> None:
+        """Swap the keys for a text field; `done(text)` gives the answer."""
+        field = Input(value=value, placeholder=placeholder)
+        self.mount(field)
+        field.focus()
+
+        def submitted(event: Input.Submitted) -> None:
+            event.stop()
+            self.resolve(done(event.value))
+
+        field.on_input_submitted = submitted  # type: ignore[method-assign]
+
+
+class ApprovalBar(AnswerBar):
+    """y run · n reject (with a reason) · e edit · Y run this and all later commands."""
+
+    def __init__(self, command: str, box: queue.Queue[object], on_yolo: Callable[[], None]):
+        self.command = command
+        self.on_yolo = on_yolo
+        super().__init__(
+            "Run it?  [b]y[/] run · [b]n[/] reject · [b]e[/] edit · [b]Y[/] run all from now on",
+            box,
+            {"y": lambda: Decision("run"), "n": self._reason, "e": self._edit, "Y": self._yolo},
+        )
+
+    def _reason(self) -> None:
+        self.ask_text("why not? (sent to the agent)", "",
+                      lambda text: Decision("reject", reason=text))  # fmt: skip
+
+    def _edit(self) -> None:
+        self.ask_text("edit the command", self.command,
+                      lambda text: Decision("edit", command=text))  # fmt: skip
+
+    def _yolo(self) -> Decision:
+        self.on_yolo()
+        return Decision("run")
+
+
+class OutputBlock(Collapsible):
+    def __init__(self, output: str, returncode: int, duration: float, timed_out: bool) -> None:
+        lines = output.rstrip("\n").splitlines() or ["(no output)"]
+        status = "timed out" if timed_out else f"exit {returncode}"
+        title = f"{status} · {len(lines)} line{'s' if len(lines) != 1 else ''}"
+        super().__init__(
+            Static(Text("\n".join(lines)), classes="output-text"),
+            title=title,
+            collapsed=len(lines) > FOLD_LINES,
+        )
+        self.set_class(returncode != 0 or timed_out, "failed")
+
+
+class Conversation(VerticalScroll, can_focus=False):
+    """The task, the agent's reasoning streamed as Markdown, commands and their output."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._reply: Markdown | None = None
+        self._reply_text = ""
+
+    def _add(self, widget: Widget) -> Widget:
+        self.mount(widget)
+        self.scroll_end(animate=False)
+        return widget
+
+    def add_task(self, text: str) -> None:
+        self._add(Static(Text("› " + text, style="bold"), classes="task"))
+
+    def add_note(self, text: str, level: str = "info") -> None:
+        self._add(Note(Text(text), classes=f"note {level}"))
+
+    def start_reply(self) -> None:
+        self._reply_text = ""
+        self._reply = Markdown("", classes="reply")
+        self._add(self._reply)
+
+    def add_token(self, text: str) -> None:
+        if self._reply is None:
+            self.start_reply()
+        self._reply_text += text
+        assert self._reply is not None
+        self._reply.update(self._visible(self._reply_text))
+        self.scroll_end(animate=False)
+
+    def finish_reply(self, content: str) -> None:
+        if self._reply is None:
+            self.start_reply()
+        assert self._reply is not None
+        self._reply.update(self._visible(content))
+        self._reply = None
+
+    @staticmethod
+    def _visible(text: str) -> str:
+        """The reasoning; the command itself is shown in its own block."""
+        return text.split("```bash")[0].split("```sh")[0].rstrip() or "…"
+
+    def add_command(self, step: int, command: str) -> None:
+        self._add(CommandBlock(step, command))
+
+    def add_output(self, output: str, returncode: int, duration: float, timed_out: bool) -> None:
+        self._add(OutputBlock(output, returncode, duration, timed_out))
+
+    def add_bar(self, bar: AnswerBar) -> None:
+        self._add(bar)
+
+    def add_diff(self, stat: str) -> None:
+        text = stat.strip() or "no changes"
+        self._add(Static(Text(text + "\n"), classes="diff"))
+        self.add_note("d shows the full diff · ctrl+z undoes the run", "dim")
+
+
+class ReviewItem(ListItem):
+    def __init__(self, memory: Memory) -> None:
+        super().__init__()
+        self.memory = memory
+        self.keep = True
+        self.body = Static()
+
+    def compose(self) -> ComposeResult:
+        yield self.body
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        f = self.memory.fields
+        text = Text()
+        text.append("✓ keep  " if self.keep else "✗ discard  ",
+                    style="bold green" if self.keep else "bold red")  # fmt: skip
+        text.append(self.memory.title, style="bold")
+        if self.memory.kind == "insight":
+            text.append(f"\n{f['description']} {f['content']}", style="dim")
+        self.body.update(text)
+
+
+class ReviewList(Vertical):
+    """Distilled memories before they are stored: k keep · d discard · e edit · enter store."""
+
+    BINDINGS = [
+        Binding("k", "keep(True)", "Keep"),
+        Binding("d", "keep(False)", "Discard"),
+        Binding("e", "edit", "Edit"),
+        Binding("enter", "done", "Store kept"),
+    ]
+
+    def __init__(
+        self,
+        memories: list[Memory],
+        box: queue.Queue[object],
+        edit: Callable[[Memory, Callable[[Memory | None], None]], None],
+    ) -> None:
+        super().__init__(classes="review")
+        self.memories = memories
+        self.box = box
+        self.edit = edit
+        self.answered = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Learned from this run — [b]k[/] keep · [b]d[/] discard · [b]e[/] edit · "
+                     "[b]enter[/] store the kept ones")  # fmt: skip
+        yield ListView(*[ReviewItem(m) for m in self.memories])
+
+    def on_mount(self) -> None:
+        self.query_one(ListView).focus()
+        self.scroll_visible()
+
+    def _current(self) -> ReviewItem | None:
+        child = self.query_one(ListView).highlighted_child
+        return child if isinstance(child, ReviewItem) else None
+
+    def action_keep(self, keep: bool) -> None:
+        if (item := self._current()) is not None:
+            item.keep = keep
+            item.refresh_view()
+
+    def action_edit(self) -> None:
+        item = self._current()
+        if item is None:
+            return
+
+        def edited(memory: Memory | None) -> None:
+            if memory is not None:
+                item.memory = memory
+                item.refresh_view()
+
+        self.edit(item.memory, edited)
+
+    @on(ListView.Selected)
+    def _selected(self, event: ListView.Selected) -> None:
+        event.stop()
+        self.action_done()
+
+    def action_done(self) -> None:
+        if self.answered:
+            return
+        self.answered = True
+        kept = [i.memory for i in self.query(ReviewItem) if i.keep]
+        self.box.put(kept)
+        self.remove_children()
+        self.mount(Static(f"→ storing {len(kept)} of {len(self.memories)}", classes="answered"))
+        self.app.query_one(PromptArea).focus()
