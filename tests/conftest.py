@@ -123,3 +123,18 @@ def fake_openai() -> Iterator[object]:
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+TUI_TITLES = [
+    ("Reproduce a failing test before changing any code", ["python"]),
+    ("Quote shell variables so paths with spaces do not split", ["shell"]),
+    ("Profile before optimising a slow database query", ["sql"]),
+]
+
+
+@pytest.fixture
+def pool(store: MemoryStore) -> list[int]:
+    """A small pool of insights from three languages, closed again for the app to open."""
+    ids = [r.id for r in store.add_many([insight(t, langs) for t, langs in TUI_TITLES])]
+    store.close()
+    return ids

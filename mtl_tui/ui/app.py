@@ -54,6 +54,14 @@ DOUBLE_PRESS = 2.0  # seconds within which a second esc / ctrl+c counts
 RETRIEVE_DEBOUNCE = 0.35
 
 
+def model_label(name: str | None) -> str:
+    if not name:
+        return "no model"
+    if name.startswith(SCRIPTED_PREFIX):
+        return SCRIPTED_PREFIX + Path(name.removeprefix(SCRIPTED_PREFIX)).name
+    return name
+
+
 class MtlApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mtl"
@@ -116,7 +124,7 @@ class MtlApp(App[None]):
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
         status = self.query_one(StatusLine)
-        status.model = self.settings.model or "no model"
+        status.model = model_label(self.settings.model)
         status.repo = self.cwd.name
         prompt = self.query_one(PromptArea)
         if self.initial_task:
@@ -349,9 +357,16 @@ class MtlApp(App[None]):
         box: queue.Queue[object] = queue.Queue(maxsize=1)
         self._waiting = (box, default)
         self.call_from_thread(lambda: self.query_one(Conversation).add_bar(make_bar(box)))
-        answer = box.get()
-        self._waiting = None
-        return answer
+        try:
+            while True:
+                try:
+                    return box.get(timeout=0.25)
+                except queue.Empty:
+                    cancelled = self.session is not None and self.session.cancel.is_set()
+                    if cancelled or not self.is_running:
+                        return default
+        finally:
+            self._waiting = None
 
     def _approve(self, command: str) -> Decision:
         if self.yolo:
@@ -380,6 +395,11 @@ class MtlApp(App[None]):
 
     def _edit_memory(self, memory: Memory, done: Any) -> None:
         self.push_screen(EditMemoryScreen(memory), done)
+
+    def on_unmount(self) -> None:
+        """Leaving the app ends a run in progress: nothing waits on a closed screen."""
+        if self.session is not None:
+            self.session.interrupt()
 
     # -- app-wide keys ----------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ class StatusLine(Static):
 class PromptArea(TextArea):
     """The task prompt: enter submits, ctrl+j inserts a newline."""
 
+    def on_mount(self) -> None:
+        self.cursor_blink = False  # a steady cursor; also keeps screenshots stable
+
     @dataclass
     class Submitted(Message):
         text: str
@@ -242,6 +245,7 @@ class AnswerBar(Vertical):
         self.box = box
         self.keys = keys
         self.answered = False
+        self._text_done: Callable[[str], object] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self.question, classes="question")
@@ -253,7 +257,7 @@ class AnswerBar(Vertical):
     def on_key(self, event: events.Key) -> None:
         key = event.character if event.character and event.character.isprintable() else event.key
         handler = self.keys.get(key or "")
-        if handler is None or self.answered:
+        if handler is None or self.answered or self._text_done is not None:
             return
         event.stop()
         event.prevent_default()
@@ -280,15 +284,15 @@ class AnswerBar(Vertical):
 
     def ask_text(self, placeholder: str, value: str, done: Callable[[str], object]) -> None:
         """Swap the keys for a text field; `done(text)` gives the answer."""
+        self._text_done = done
         field = Input(value=value, placeholder=placeholder)
         self.mount(field)
         field.focus()
 
-        def submitted(event: Input.Submitted) -> None:
-            event.stop()
-            self.resolve(done(event.value))
-
-        field.on_input_submitted = submitted  # type: ignore[method-assign]
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._text_done is not None:
+            self.resolve(self._text_done(event.value))
 
 
 class ApprovalBar(AnswerBar):

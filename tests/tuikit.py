@@ -1,0 +1,55 @@
+"""Helpers for driving the real app under App.run_test()."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from mtl_tui.config import load_settings
+from mtl_tui.ui.app import MtlApp
+from mtl_tui.ui.widgets import AnswerBar, InsightsPanel, PromptArea
+from tests.conftest import TUI_TITLES, script_file
+
+SIZE = (130, 40)
+TITLES = TUI_TITLES
+
+
+async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 60) -> None:
+    """Let the app run until `predicate()` holds (workers report through the app)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            notes = [str(w.render()) for w in pilot.app.query(".note, .answered, .question")]
+            raise AssertionError(f"timed out waiting for the app; it shows: {notes}")
+        await pilot.pause(0.02)
+
+
+def make_app(repo: Path, replies: list[str] | None, tmp_path: Path, **kwargs: object) -> MtlApp:
+    model = script_file(tmp_path, replies) if replies is not None else None
+    cfg = load_settings({"model": model})
+    return MtlApp(cfg, repo, **kwargs)  # type: ignore[arg-type]
+
+
+async def ready(pilot: Pilot) -> MtlApp:
+    app = pilot.app
+    assert isinstance(app, MtlApp)
+    await until(pilot, lambda: app.ready)
+    return app
+
+
+async def type_task(pilot: Pilot, text: str) -> InsightsPanel:
+    app = pilot.app
+    app.query_one(PromptArea).focus()
+    await pilot.press(*text)
+    panel = app.query_one(InsightsPanel)
+    await until(pilot, lambda: panel.query_text == text)
+    return panel
+
+
+def bar(app: MtlApp, kind: type[AnswerBar] = AnswerBar) -> AnswerBar | None:
+    """The question waiting for an answer, once it has the focus (keys go there)."""
+    pending = [b for b in app.query(kind) if not b.answered and b.has_focus]
+    return pending[-1] if pending else None
