@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -75,7 +76,8 @@ def tui(
     if theme:
         save_setting("theme", theme)
         cfg.theme = theme
-    MtlApp(cfg, Path.cwd(), task=task, yolo=yes, theme=theme).run()
+    app = MtlApp(cfg, Path.cwd(), task=task, yolo=yes, theme=theme)
+    app.run(headless=bool(os.environ.get("MTL_FIRST_FRAME_REPORT")))
 
 
 @app.command()

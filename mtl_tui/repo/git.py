@@ -12,11 +12,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from mtl_tui.errors import MtlError
 from mtl_tui.repo.languages import detect_languages
+
+if TYPE_CHECKING:
+    import git
 
 BEFORE_REF = "refs/mtl/undo/before"
 AFTER_REF = "refs/mtl/undo/after"
@@ -46,6 +48,8 @@ class GitRepo:
     @classmethod
     def find(cls, path: Path) -> GitRepo | None:
         """The repository containing `path` (searching parents), or None."""
+        import git  # ~30 ms: kept off the TUI's first frame
+
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -55,6 +59,7 @@ class GitRepo:
         return cls(repo)
 
     def _git(self, *args: str, env: dict[str, str] | None = None) -> str:
+        # Raises git.GitCommandError on failure.
         return self.repo.git.execute(
             ["git", *args],
             env={**os.environ, **_IDENTITY, **(env or {})},
@@ -73,6 +78,8 @@ class GitRepo:
             return self._head()[:10] if self._head() else "(no commits)"
 
     def _head(self) -> str | None:
+        import git
+
         try:
             return self._git("rev-parse", "--verify", "-q", "HEAD")
         except git.GitCommandError:
@@ -119,6 +126,8 @@ class GitRepo:
     # -- undo -------------------------------------------------------------------------
 
     def _ref(self, ref: str) -> str | None:
+        import git
+
         try:
             return self._git("rev-parse", "--verify", "-q", f"{ref}^{{tree}}")
         except git.GitCommandError:

@@ -5,6 +5,7 @@ loads them while the user types; a task submitted meanwhile starts once they are
 
 from __future__ import annotations
 
+import os
 import queue
 import time
 from collections.abc import Iterable
@@ -131,7 +132,13 @@ class MtlApp(App[None]):
             prompt.text = self.initial_task
             self.pending_task = self.initial_task
         prompt.focus()
+        if report := os.environ.get("MTL_FIRST_FRAME_REPORT"):  # tests/bench_tui.py
+            self.call_after_refresh(self._report_first_frame, Path(report))
         self._load_runtime()
+
+    def _report_first_frame(self, path: Path) -> None:
+        path.write_text(f"{time.time()}\n")
+        self.exit()
 
     def _apply_theme(self, name: str) -> None:
         if name in self.available_themes:

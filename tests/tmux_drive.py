@@ -1,0 +1,114 @@
+"""Drive the installed `mtl` in a real terminal (tmux) in a temporary repository.
+
+    python tests/tmux_drive.py          # prints the screens it saw; exit 1 on a failed check
+
+It adds memories with `mtl memory add`, opens the TUI with a scripted model, types a task,
+rejects and votes in the insights panel, runs the task (approving commands), answers the
+verdict, stores what was learned, and checks each step on the screen (capture-pane)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SESSION = "mtl-drive"
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def screen() -> str:
+    return tmux("capture-pane", "-p", "-t", SESSION)
+
+
+def wait_for(text: str, timeout: float = 90) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = screen()
+        if text in shown:
+            return shown
+        time.sleep(0.2)
+    raise SystemExit(f"FAILED: '{text}' never appeared. Last screen:\n{screen()}")
+
+
+def keys(*names: str, pause: float = 0.4) -> None:
+    for name in names:
+        tmux("send-keys", "-t", SESSION, name)
+        time.sleep(pause)
+
+
+def main() -> int:
+    mtl = shutil.which("mtl")
+    if not mtl or not shutil.which("tmux"):
+        print("needs the installed `mtl` and tmux on PATH")
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        home, repo = Path(tmp) / "home", Path(tmp) / "calc"
+        env = {**os.environ, "MTL_HOME": str(home)}
+        repo.mkdir()
+        (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+        for args in (
+            ["init", "-q"],
+            ["add", "."],
+            ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+        ):
+            subprocess.run(["git", *args], cwd=repo, check=True)  # fmt: skip
+        for title, lang in [
+            ("Run a one-line check of a function after fixing it", "python"),
+            ("Quote shell variables so paths with spaces do not split", "shell"),
+            ("Profile before optimising a slow database query", "sql"),
+        ]:
+            subprocess.run([mtl, "memory", "add", "--title", title, "--lang", lang],
+                           env=env, check=True, capture_output=True)  # fmt: skip
+        replies = Path(tmp) / "replies.json"
+        replies.write_text(json.dumps([
+            "Look first.\n```bash\ncat calc.py\n```",
+            "Fix and check.\n```bash\nsed -i 's/a - b/a + b/' calc.py && "
+            "python3 -c 'import calc; print(calc.add(2, 3))'\n```",
+            "Checked.\n```bash\necho MTL_TASK_COMPLETE\n```",
+            json.dumps({"insights": [{
+                "title": "Check operators when a function returns wrong values",
+                "description": "Operator slips give plausible but wrong results.",
+                "content": "Read the body, then run a one-line check with known inputs.",
+                "tags": ["debugging"]}]}),
+        ]))  # fmt: skip
+        command = f"cd {repo} && MTL_HOME={home} {mtl} --model scripted/{replies}"
+        subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+        tmux("new-session", "-d", "-s", SESSION, "-x", "130", "-y", "40", command)
+        try:
+            wait_for("ready")
+            keys("add returns the wrong sum, fix it", pause=1.0)
+            shown = wait_for("Insights (3)")
+            assert "[M1]" in shown and "✓ accepted" in shown, shown
+            keys("Tab", "x", "+")
+            shown = wait_for("✗ rejected")
+            assert "votes +1" in shown, shown
+            print(shown)
+            keys("BTab", "Enter")
+            for _ in range(3):
+                wait_for("Run it?")
+                keys("y", pause=0.8)
+            shown = wait_for("Did it succeed?")
+            assert "calc.py" in shown, shown  # the diff stat
+            keys("y")
+            wait_for("Learned from this run")
+            keys("Enter")
+            shown = wait_for("learned 1")
+            print(shown)
+            assert (repo / "calc.py").read_text().endswith("a + b\n")
+            keys("C-c", "C-c")
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+    print("OK: the TUI worked in a real terminal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
