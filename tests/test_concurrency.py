@@ -65,7 +65,9 @@ def test_two_processes_write_at_once_without_losing_anything(
         assert out.strip() == "done"
     pool = MemoryStore.open()
     try:
-        assert pool.count() == 1 + 2 * n
+        # Near-identical lessons merge (dedup), so count the support: every write is there.
+        total = pool.db.execute("SELECT sum(support) FROM memories").fetchone()[0]
+        assert total == 1 + 2 * n
         assert pool.get(1).up == 2 * n
     finally:
         pool.close()

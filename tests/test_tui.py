@@ -12,6 +12,7 @@ import pytest
 from mtl_tui import paths
 from mtl_tui.config import Settings, load_settings
 from mtl_tui.memory.embed import SentenceTransformerEmbedder
+from mtl_tui.memory.store import MemoryStore
 from mtl_tui.ui.screens import (
     ConfirmScreen,
     EditMemoryScreen,
@@ -104,6 +105,7 @@ async def test_retrieval_follows_the_prompt_and_panel_keys_work(
         panel = await type_task(pilot, "a bash script breaks on folder names with spaces")
         assert panel.items[0].hit.memory.title == TITLES[1][0]
         assert all(item.accepted for item in panel.items)  # shown insights start accepted
+        assert "imported" not in str(panel.items[0].body.render())
         await pilot.press("tab")  # into the panel
         await pilot.press("x")
         assert [i.accepted for i in panel.items] == [False, True, True]
@@ -367,3 +369,18 @@ def test_themes_ship_inside_the_wheel(tmp_path: Path) -> None:
 
 def test_settings_keymap_is_validated_as_strings() -> None:
     assert Settings.model_validate({"keymap": {"accept": "y"}}).keymap == {"accept": "y"}
+
+
+async def test_imported_memories_are_marked_in_the_panel(
+    git_repo: Path, store: MemoryStore, tmp_path: Path
+) -> None:
+    from mtl_tui.memory.records import Memory
+
+    fields = {"title": "Quote shell variables that hold paths", "description": "d", "content": "c"}
+    store.add(Memory("insight", fields, origin="pack:team"))
+    store.close()
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        panel = await type_task(pilot, "a bash script breaks on spaces in paths")
+        assert "imported" in str(panel.items[0].body.render())

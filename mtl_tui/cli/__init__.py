@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from mtl_tui import __version__
-from mtl_tui.cli import memory
+from mtl_tui.cli import memory, pack
 from mtl_tui.cli.memory import KindChoice
 from mtl_tui.errors import MtlError
 
@@ -38,6 +38,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(memory.app, name="memory")
+app.add_typer(pack.app, name="pack")
 
 
 def _version(value: bool) -> None:
@@ -131,6 +132,13 @@ def run(
     no_learn: Annotated[
         bool, typer.Option("--no-learn", help="Do not distill memories from this run.")
     ] = False,
+    trust_imported: Annotated[
+        bool,
+        typer.Option(
+            "--trust-imported",
+            help="With --accept all, also accept memories imported from packs.",
+        ),
+    ] = False,
     step_limit: Annotated[int | None, typer.Option(min=1, help="Most model turns.")] = None,
     cost_limit: Annotated[float | None, typer.Option(min=0, help="Most USD to spend.")] = None,
     timeout: Annotated[
@@ -173,6 +181,7 @@ def run(
         yes=yes,
         memory=not no_memory,
         accept_all=accept is Accept.all,
+        trust_imported=trust_imported,
         verify=verify,
         learn=not no_learn,
         as_json=as_json,

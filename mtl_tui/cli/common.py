@@ -52,7 +52,7 @@ def progress_bar(description: str) -> Iterator[Any]:
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err,
-        transient=False,
+        transient=True,
     ) as bar:
         task = bar.add_task(description, total=None)
 

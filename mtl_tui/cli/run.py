@@ -15,6 +15,8 @@ from mtl_tui.agent.loop import Decision
 from mtl_tui.cli.common import err, open_store, out, print_json
 from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
+from mtl_tui.memory import packs
+from mtl_tui.memory.packs import trusted
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import label
 from mtl_tui.session import RunSummary, Session
@@ -79,6 +81,7 @@ class RunOptions:
     yes: bool = False
     memory: bool = True
     accept_all: bool = True
+    trust_imported: bool = False
     verify: str | None = None
     learn: bool = True
     as_json: bool = False
@@ -102,8 +105,17 @@ def run_task(task: str, cfg: Settings, options: RunOptions) -> RunSummary:
             store=store,
         )
         session.model()  # a missing model is bad usage: say so before retrieving anything
+        if store is not None and packs.should_offer_starter(store):
+            err.print(
+                "[yellow]Your memory pool is empty.[/] `mtl pack import --starter` adds "
+                "about 60 general lessons (validation, workflows, guardrails) that help "
+                "from the first task."
+            )
         hits = session.retrieve(task) if options.memory else []
-        accepted = list(hits) if options.accept_all else []
+        accepted = [
+            h for h in hits
+            if options.accept_all and (options.trust_imported or trusted(h.memory))
+        ]  # fmt: skip
         _print_memories(hits, accepted)
         summary = session.run(task, hits, accepted, verify=options.verify, learn=options.learn)
     if options.as_json:
@@ -120,7 +132,12 @@ def _print_memories(hits: list[Hit], accepted: list[Hit]) -> None:
     taken = {id(h) for h in accepted}
     for i, hit in enumerate(hits):
         memory = hit.memory
-        state = "[green]accepted[/]" if id(hit) in taken else "[dim]not used[/]"
+        if id(hit) in taken:
+            state = "[green]accepted[/]"
+        elif not trusted(memory):
+            state = "[yellow]imported: not used without --trust-imported[/]"
+        else:
+            state = "[dim]not used[/]"
         err.print(
             f"  [{label(i)}] #{memory.id} {escape(memory.title)} "
             f"[dim]({', '.join(memory.languages) or 'any'}, sim {hit.similarity:.2f})[/] {state}"

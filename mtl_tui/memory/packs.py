@@ -7,19 +7,104 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtl_tui import __version__
-from mtl_tui.memory.records import Memory
+from mtl_tui.errors import MtlError
+from mtl_tui.memory.records import Kind, Memory, Outcome, validate_fields
 from mtl_tui.memory.scrub import scrub_value
-from mtl_tui.memory.store import MemoryStore
+from mtl_tui.memory.store import AddResult, MemoryStore, Progress
 
 FORMAT = "mtl-insight-pack"
 VERSION = 1
+MAX_ITEMS = 100_000
+MAX_BYTES = 512 * 1024 * 1024
+TRUSTED_ORIGINS = {"pack:starter"}  # ships with mtl
+
+
+class PackError(MtlError):
+    """A pack that cannot be imported; nothing was written."""
+
+
+# -- the format ---------------------------------------------------------------------------
+
+_Tag = Field(max_length=40, min_length=1)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PackEmbedding(_Strict):
+    model: str = Field(min_length=1, max_length=300)
+    dim: int = Field(ge=1, le=8192)
+
+
+class PackProvenance(_Strict):
+    model: str | None = Field(None, max_length=300)
+    outcome: Outcome = "unknown"
+    origin: str = Field("manual", max_length=100)
+
+
+class PackVotes(_Strict):
+    up: int = Field(0, ge=0)
+    down: int = Field(0, ge=0)
+
+
+class PackItem(_Strict):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: Kind
+    fields: dict[str, Any]
+    tags: list[Annotated[str, _Tag]] = Field(default_factory=list, max_length=20)
+    languages: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=10
+    )
+    provenance: PackProvenance = Field(default_factory=PackProvenance)
+    votes: PackVotes = Field(default_factory=PackVotes)
+    uses: int = Field(0, ge=0)
+    wins: int = Field(0, ge=0)
+    support: int = Field(1, ge=1)
+    embedding: str | None = Field(None, max_length=8192 * 8, description="base64 float32 LE")
+
+
+class Pack(_Strict):
+    """An insight pack (format `mtl-insight-pack`, version 1)."""
+
+    format: Literal["mtl-insight-pack"]
+    version: Literal[1]
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    created_at: str = Field(max_length=40)
+    mtl_version: str = Field(max_length=40)
+    embedding: PackEmbedding | None = None
+    items: list[PackItem] = Field(max_length=MAX_ITEMS)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the format (shipped as pack.schema.json beside this module)."""
+    schema = Pack.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://mtl.invalid/schemas/insight-pack-1.json"
+    return schema
+
+
+def trusted(memory: Memory) -> bool:
+    """A memory from elsewhere is untrusted text that would end up in a prompt."""
+    return not memory.origin.startswith("pack:") or memory.origin in TRUSTED_ORIGINS
+
+
+def safe_name(text: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:100]
+    return cleaned or "pack"
 
 
 def item_id(memory: Memory) -> str:
@@ -109,6 +194,191 @@ def export_json(
     with_embeddings: bool = False,
     name: str | None = None,
 ) -> int:
-    pack = build(store, memories, name or path.stem, with_embeddings)
+    pack = build(store, memories, safe_name(name or path.stem), with_embeddings)
     write_atomic(path, json.dumps(pack, indent=1, ensure_ascii=False) + "\n")
     return len(pack["items"])
+
+
+# -- reading and importing -----------------------------------------------------------------
+
+
+def _where(exc: ValidationError, data: Any) -> str:
+    first = exc.errors()[0]
+    loc = list(first["loc"])
+    if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
+        index = loc[1]
+        item = data["items"][index] if isinstance(data, dict) else None
+        ident = item.get("id") if isinstance(item, dict) else None
+        field = ".".join(str(p) for p in loc[2:]) or "item"
+        who = f"item {index}" + (f" ({ident})" if isinstance(ident, str) else "")
+        return f"{who}: field '{field}': {first['msg']}"
+    return f"field '{'.'.join(str(p) for p in loc) or 'pack'}': {first['msg']}"
+
+
+def read_pack(path: Path) -> Pack:
+    """The pack at `path`, validated whole: format, version, sizes, ids, embeddings."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PackError(f"cannot read pack {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise PackError(f"{path}: {len(raw)} bytes, more than a pack may hold ({MAX_BYTES})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PackError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PackError(
+            f"{path}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise PackError(f"{path}: not an insight pack (format must be '{FORMAT}')")
+    if data.get("version") != VERSION:
+        raise PackError(
+            f"{path}: pack version {data.get('version')!r} is not supported "
+            f"(this mtl reads {VERSION})"
+        )
+    try:
+        pack = Pack.model_validate(data)
+    except ValidationError as exc:
+        raise PackError(f"{path}: {_where(exc, data)}") from None
+    seen: set[str] = set()
+    for index, item in enumerate(pack.items):
+        who = f"{path}: item {index} ({item.id})"
+        if item.id in seen:
+            raise PackError(f"{who}: duplicate id")
+        seen.add(item.id)
+        try:
+            item.fields = validate_fields(item.kind, item.fields)
+        except ValueError as exc:
+            raise PackError(f"{who}: {exc}") from None
+        if item.embedding is not None:
+            if pack.embedding is None:
+                raise PackError(f"{who}: field 'embedding': the pack names no embedding model")
+            try:
+                vector = decode_vector(item.embedding, pack.embedding.dim)
+            except (ValueError, base64.binascii.Error) as exc:  # type: ignore[attr-defined]
+                raise PackError(f"{who}: field 'embedding': {exc}") from None
+            if not all(math.isfinite(float(v)) for v in vector):
+                raise PackError(f"{who}: field 'embedding': not finite numbers")
+    return pack
+
+
+@dataclass
+class ImportReport:
+    name: str
+    added: list[int] = field(default_factory=list)
+    merged: list[tuple[str, int]] = field(default_factory=list)  # pack item id, into
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)  # id, existing, why
+    reembedded: bool = False
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dry_run": self.dry_run,
+            "reembedded": self.reembedded,
+            "added": self.added,
+            "merged": [{"item": i, "into": m} for i, m in self.merged],
+            "skipped": [{"item": i, "existing": m, "why": w} for i, m, w in self.skipped],
+        }
+
+
+def to_memory(item: PackItem, origin: str) -> Memory:
+    """A pack item as a memory of this pool. Votes and usage from elsewhere are not
+    carried over: the pack's own numbers could otherwise buy it a place in prompts."""
+    return Memory(
+        kind=item.kind,
+        fields=item.fields,
+        tags=item.tags,
+        languages=item.languages,
+        model=item.provenance.model,
+        outcome=item.provenance.outcome,
+        origin=origin,
+    )
+
+
+def import_pack(
+    store: MemoryStore,
+    path: Path,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    origin_name: str | None = None,
+) -> ImportReport:
+    pack = read_pack(path)
+    name = safe_name(origin_name or pack.name)
+    memories = [to_memory(item, f"pack:{name}") for item in pack.items]
+    assert store.embedder is not None
+    recorded, _ = store.recorded_model()
+    ours = recorded or store.embedder.name
+    reuse = (
+        pack.embedding is not None
+        and pack.embedding.model == ours
+        and all(item.embedding for item in pack.items)
+    )
+    vectors = None
+    if reuse and pack.embedding is not None:
+        vectors = [decode_vector(item.embedding or "", pack.embedding.dim) for item in pack.items]
+        if pack.embedding.dim != store.embedder.dim:
+            raise PackError(
+                f"{path}: embeddings have {pack.embedding.dim} dimensions, "
+                f"the pool {store.embedder.dim}"
+            )
+    results: list[AddResult] = store.add_many(
+        memories, progress=progress, vectors=vectors, dry_run=dry_run
+    )
+    report = ImportReport(name=name, reembedded=not reuse, dry_run=dry_run)
+    for item, result in zip(pack.items, results, strict=True):
+        if result.created:
+            report.added.append(result.id)
+        elif result.merged:
+            report.merged.append((item.id, result.id))
+        else:
+            report.skipped.append((item.id, result.id, "already in the pool"))
+    return report
+
+
+def starter_path() -> Path:
+    """The starter pack shipped with mtl: general lessons for an empty pool."""
+    return Path(str(resources.files("mtl_tui.memory").joinpath("starter", "starter-pack.json")))
+
+
+def import_starter(store: MemoryStore, dry_run: bool = False) -> ImportReport:
+    return import_pack(store, starter_path(), dry_run=dry_run, origin_name="starter")
+
+
+def should_offer_starter(store: MemoryStore) -> bool:
+    """True once for an empty pool: the first run suggests the starter pack."""
+    marker = store.path.parent / ".starter-offered"
+    if store.count() > 0 or marker.exists():
+        return False
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return True
+
+
+# -- AGENTS.md ------------------------------------------------------------------------------
+
+
+def agents_md(memories: Sequence[Memory], group_by: str = "tag") -> str:
+    """Insights as standing instructions for other coding agents (AGENTS.md style)."""
+    groups: dict[str, list[Memory]] = {}
+    for memory in memories:
+        if memory.kind != "insight":
+            continue
+        keys = memory.tags if group_by == "tag" else memory.languages
+        groups.setdefault(keys[0] if keys else "general", []).append(memory)
+    lines = [
+        "# Lessons for coding agents",
+        "",
+        "Distilled by mtl from earlier runs. Treat them as advice: skip any that does not",
+        "fit this repository's language, tools or setting.",
+    ]
+    for group in sorted(groups, key=lambda g: (g == "general", g)):
+        lines += ["", f"## {group.replace('-', ' ').capitalize()}", ""]
+        for memory in groups[group]:
+            f = scrub_value(memory.fields)
+            lines.append(f"- **{f['title']}** — {f['description']} {f['content']}")
+    return "\n".join(lines) + "\n"

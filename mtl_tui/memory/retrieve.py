@@ -12,8 +12,9 @@ from mtl_tui.prompts import render
 
 
 def task_query(task: str, languages: Sequence[str]) -> str:
-    """The default query: the task text plus the repository's languages."""
-    return f"{task.strip()}\nLanguages: {', '.join(languages)}" if languages else task.strip()
+    """The default query: the task text plus the repository's languages. (Bare names: a
+    "Languages:" label drew memories that merely mention the word "language".)"""
+    return f"{task.strip()} ({', '.join(languages)})" if languages else task.strip()
 
 
 def plan_query(model: Model, task: str, repo: str, languages: Sequence[str]) -> tuple[str, float]:

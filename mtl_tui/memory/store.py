@@ -39,6 +39,13 @@ EMBED_BATCH = 256
 DEDUP_THRESHOLD = 0.82
 
 
+_KNN_DEDUP_UP_TO = 32  # larger batches dedup by matrix products (_batch_twins)
+
+
+class _RollBack(Exception):
+    """Raised inside a write transaction to undo it (dry runs)."""
+
+
 @dataclass
 class AddResult:
     id: int
@@ -171,23 +178,84 @@ class MemoryStore:
         progress: Progress | None = None,
         vectors: Sequence[Any] | None = None,
         dedup: bool = True,
+        dry_run: bool = False,
     ) -> list[AddResult]:
         """Store memories (one transaction). An exact duplicate of a stored memory of the
         same kind is not stored again; a near-duplicate (see DEDUP_THRESHOLD) is merged
         into the stored one, which gains support; either way the result names that id.
 
         `vectors`, when given, are embeddings of the memories' embedded texts made by
-        this pool's model (for example from a pack); otherwise they are computed."""
+        this pool's model (for example from a pack); otherwise they are computed.
+        `dry_run` works everything out and then rolls it back."""
         embedder = self._embedder()
         cleaned = [self._clean(m) for m in memories]
         if vectors is None:
             vectors = self._embed_all([m.embedded_text for m in cleaned], embedder, progress)
         results: list[AddResult] = []
-        with self.db.write() as conn:
-            self._ensure_index(conn, embedder)
-            for memory, vector in zip(cleaned, vectors, strict=True):
-                results.append(self._insert(conn, memory, vector, dedup))
+        try:
+            with self.db.write() as conn:
+                self._ensure_index(conn, embedder)
+                plan = (
+                    self._batch_twins(conn, cleaned, vectors)
+                    if dedup and len(cleaned) > _KNN_DEDUP_UP_TO
+                    else None
+                )
+                for index, (memory, vector) in enumerate(zip(cleaned, vectors, strict=True)):
+                    twin: int | None = None
+                    if plan is None:
+                        twin = self._near_duplicate(conn, memory, vector) if dedup else None
+                    elif (target := plan[index]) is not None:
+                        where, which = target
+                        twin = results[which].id if where == "batch" else which
+                    results.append(self._insert(conn, memory, vector, twin))
+                if dry_run:
+                    raise _RollBack
+        except _RollBack:
+            pass
         return results
+
+    def _batch_twins(
+        self, conn: Any, memories: list[Memory], vectors: Sequence[Any]
+    ) -> list[tuple[str, int] | None]:
+        """The dedup rule for large batches, by matrix products instead of one KNN query
+        per memory: for each memory, the stored memory of its kind it is a near-duplicate
+        of ("pool", id), else an earlier memory of the batch ("batch", index), else None."""
+        import numpy as np
+
+        plan: list[tuple[str, int] | None] = [None] * len(memories)
+        new = np.asarray(vectors, dtype=np.float32)
+        for kind in {m.kind for m in memories}:
+            rows = [i for i, m in enumerate(memories) if m.kind == kind]
+            stored = conn.execute(
+                "SELECT memory_id, embedding FROM memory_vec WHERE kind = ?", (kind,)
+            ).fetchall()
+            mine = new[rows]
+            if stored:
+                ids = np.array([r[0] for r in stored])
+                pool = np.frombuffer(b"".join(r[1] for r in stored), dtype=np.float32)
+                pool = pool.reshape(len(stored), -1)
+                for start in range(0, len(rows), 1024):
+                    sims = mine[start : start + 1024] @ pool.T
+                    best = sims.argmax(axis=1)
+                    for offset, j in enumerate(best):
+                        if sims[offset, j] >= DEDUP_THRESHOLD:
+                            plan[rows[start + offset]] = ("pool", int(ids[j]))
+            kept: list[int] = []  # batch rows that will be created, in order
+            for start in range(0, len(rows), 1024):
+                block = mine[start : start + 1024] @ mine.T
+                for offset in range(block.shape[0]):
+                    position = start + offset
+                    row = rows[position]
+                    if plan[row] is None:
+                        earlier = [k for k in kept if k < position]
+                        if earlier:
+                            sims = block[offset, earlier]
+                            best = int(sims.argmax())
+                            if sims[best] >= DEDUP_THRESHOLD:
+                                plan[row] = ("batch", rows[earlier[best]])
+                                continue
+                        kept.append(position)
+        return plan
 
     def _embed_all(
         self, texts: list[str], embedder: Embedder, progress: Progress | None
@@ -223,7 +291,7 @@ class MemoryStore:
             [(memory_id, lang) for lang in languages],
         )
 
-    def _insert(self, conn: Any, memory: Memory, vector: Any, dedup: bool = True) -> AddResult:
+    def _insert(self, conn: Any, memory: Memory, vector: Any, twin: int | None) -> AddResult:
         digest = memory.content_hash
         row = conn.execute(
             "SELECT id FROM memories WHERE kind = ? AND content_hash = ?",
@@ -232,7 +300,7 @@ class MemoryStore:
         if row:
             memory.id = row[0]
             return AddResult(row[0], created=False)
-        if dedup and (twin := self._near_duplicate(conn, memory, vector)) is not None:
+        if twin is not None:
             self._merge(conn, twin, memory)
             memory.id = twin
             return AddResult(twin, created=False, merged=True)

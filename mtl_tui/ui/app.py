@@ -163,6 +163,8 @@ class MtlApp(App[None]):
             store = MemoryStore.open()
             count = store.count()
             self.call_from_thread(self._set_status, pool=count)
+            if packs.should_offer_starter(store):
+                self.call_from_thread(self._offer_starter)
         except MtlError as exc:
             self.call_from_thread(self._error, f"memory pool unavailable: {exc}")
         session = Session(
@@ -183,6 +185,41 @@ class MtlApp(App[None]):
             import_litellm()
         self.store = store if session.store is not None else None
         self.call_from_thread(self._runtime_ready)
+
+    def _offer_starter(self) -> None:
+        box: queue.Queue[object] = queue.Queue(maxsize=1)
+        keys = {"i": lambda: "import", "n": lambda: "not now"}
+        offer = AnswerBar(
+            "Your memory pool is empty. Import the starter pack of ~60 general lessons "
+            "(validation, workflows, guardrails)?  [b]i[/] import · [b]n[/] not now "
+            "(later: mtl pack import --starter)",
+            box,
+            keys,
+        )
+        self.query_one(Conversation).add_bar(offer)
+
+        def answered() -> None:
+            if box.empty():
+                self.set_timer(0.2, answered)
+            elif box.get() == "import":
+                self._import_starter()
+
+        self.set_timer(0.2, answered)
+
+    @work(thread=True, group="starter")
+    def _import_starter(self) -> None:
+        while self.store is None or self.store.embedder is None:  # the model is loading
+            if not self.is_running:
+                return
+            time.sleep(0.1)
+        report = packs.import_starter(self.store)
+        self.call_from_thread(self._starter_imported, len(report.added))
+
+    def _starter_imported(self, added: int) -> None:
+        self.query_one(Conversation).add_note(f"Imported the starter pack: {added} insights.")
+        if self.store is not None:
+            self._set_status(pool=self.store.count())
+        self._schedule_retrieval()
 
     def _session_ready(self, session: Session) -> None:
         self.session = session

@@ -1,0 +1,100 @@
+"""`mtl pack export|import`: share insight packs between machines, teammates and models."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from mtl_tui.cli.common import err, open_store, out, print_json, progress_bar
+from mtl_tui.cli.memory import JsonOpt, KindOpt, LangOpt
+from mtl_tui.errors import MtlError
+from mtl_tui.memory import packs
+
+app = typer.Typer(help="Export and import insight packs.", no_args_is_help=True)
+
+
+class PackFormat(StrEnum):
+    json = "json"
+    agents_md = "agents-md"
+
+
+class GroupBy(StrEnum):
+    tag = "tag"
+    language = "language"
+
+
+@app.command("export")
+def export(
+    path: Annotated[Path, typer.Argument(help="Where to write the pack.")],
+    kind: KindOpt = None,
+    lang: LangOpt = None,
+    min_rating: Annotated[
+        int | None, typer.Option(help="Only memories with at least this many net votes.")
+    ] = None,
+    with_embeddings: Annotated[
+        bool, typer.Option("--with-embeddings", help="Include the embeddings (base64 float32).")
+    ] = False,
+    fmt: Annotated[
+        PackFormat, typer.Option("--format", help="json (a pack) or agents-md (Markdown).")
+    ] = PackFormat.json,
+    group_by: Annotated[GroupBy, typer.Option(help="agents-md: group by tag or language.")] = (
+        GroupBy.tag
+    ),
+    name: Annotated[str | None, typer.Option(help="The pack's name (default: file name).")] = None,
+) -> None:
+    """Write memories from your pool to a pack file (secrets and paths scrubbed again)."""
+    with open_store() as store:
+        memories = packs.select(store, kind.value if kind else None, lang, min_rating)
+        if fmt is PackFormat.agents_md:
+            text = packs.agents_md(memories, group_by.value)
+            try:
+                packs.write_atomic(path, text)
+            except OSError as exc:
+                raise MtlError(f"cannot write {path}: {exc.strerror or exc}") from None
+            count = sum(1 for m in memories if m.kind == "insight")
+        else:
+            try:
+                count = packs.export_json(store, path, memories, with_embeddings, name)
+            except OSError as exc:
+                raise MtlError(f"cannot write {path}: {exc.strerror or exc}") from None
+    out.print(f"Exported {count} memories to {escape(str(path))}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path | None, typer.Argument(help="The pack file.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report; write nothing.")
+    ] = False,
+    starter: Annotated[
+        bool, typer.Option("--starter", help="Import the starter pack that ships with mtl.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a whole pack, then add its memories in one transaction. Near-duplicates
+    merge into what you have; importing the same pack twice adds nothing."""
+    if starter:
+        if path is not None:
+            raise MtlError("give either a pack file or --starter, not both")
+        path = packs.starter_path()
+    if path is None:
+        raise MtlError("give the pack file to import, or --starter")
+    pack = packs.read_pack(path)  # validated before the embedding model loads
+    with open_store(embed=True) as store, progress_bar("Embedding") as update:
+        report = packs.import_pack(store, path, dry_run=dry_run, progress=update)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    verb = "Would add" if dry_run else "Added"
+    err.print(f"pack {escape(report.name)}: {len(pack.items)} items"
+              + (" (re-embedded with this pool's model)" if report.reembedded else ""))  # fmt: skip
+    out.print(f"{verb} {len(report.added)}, merged {len(report.merged)}, "
+              f"skipped {len(report.skipped)}.")  # fmt: skip
+    for item, into in report.merged:
+        out.print(f"  merged {escape(item)} into #{into} (near-duplicate)")
+    for item, existing, why in report.skipped:
+        out.print(f"  skipped {escape(item)}: {why} (#{existing})")

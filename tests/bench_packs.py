@@ -1,0 +1,57 @@
+"""Benchmark importing a 10k-item insight pack, with embeddings (same model) and without.
+
+    python tests/bench_packs.py [--items 10000]
+
+Prints items/s for each. Targets: at least 5,000 items/s with embeddings; without, the
+rate is bounded by the embedding model. Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mtl_tui.memory import packs
+from mtl_tui.memory.embed import SentenceTransformerEmbedder
+from mtl_tui.memory.store import MemoryStore
+from tests.bench_pool import memories, titles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    args = parser.parse_args()
+    embedder = SentenceTransformerEmbedder()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MTL_HOME"] = str(Path(tmp) / "source")
+        source = MemoryStore.open(embedder=embedder)
+        texts = titles(args.items)
+        print(f"building a source pool of {args.items:,} insights…", flush=True)
+        source.add_many(memories(texts), vectors=embedder.embed(texts), dedup=False)
+        chosen = packs.select(source)
+        with_vectors, without = Path(tmp) / "with.json", Path(tmp) / "without.json"
+        packs.export_json(source, with_vectors, chosen, with_embeddings=True)
+        packs.export_json(source, without, chosen, with_embeddings=False)
+        source.close()
+        for label, path in (("with embeddings", with_vectors), ("without embeddings", without)):
+            os.environ["MTL_HOME"] = str(Path(tmp) / label.replace(" ", "-"))
+            target = MemoryStore.open(embedder=embedder)
+            started = time.perf_counter()
+            report = packs.import_pack(target, path)
+            seconds = time.perf_counter() - started
+            target.close()
+            print(
+                f"import {label}: {len(report.added):,} added, {len(report.merged):,} merged "
+                f"in {seconds:.2f} s = {args.items / seconds:,.0f} items/s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

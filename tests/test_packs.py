@@ -1,0 +1,347 @@
+"""Insight packs: export, import, validation, atomicity, AGENTS.md."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mtl_tui import paths
+from mtl_tui.memory import packs
+from mtl_tui.memory.packs import PackError
+from mtl_tui.memory.records import Memory
+from mtl_tui.memory.store import MemoryStore
+from tests.conftest import insight, run_mtl
+
+TITLES = [
+    ("Reproduce a failing test before changing any code", ["python"], ["validation"]),
+    ("Quote shell variables so paths with spaces do not split", ["shell"], ["guardrail"]),
+    ("Profile before optimising a slow database query", ["sql"], ["performance"]),
+    ("Read the evaluator before writing the solution", [], ["workflow"]),
+]
+QUERIES = ["bash fails on directory names with spaces", "the report query is slow"]
+
+
+def fill(store: MemoryStore) -> None:
+    store.add_many([insight(t, langs, tags=tags) for t, langs, tags in TITLES])
+
+
+def pool_state(path: Path) -> Any:
+    """Everything in the pool file that an import could change."""
+    conn = sqlite3.connect(path)
+    try:
+        return (
+            conn.execute("SELECT * FROM memories ORDER BY id").fetchall(),
+            conn.execute("SELECT * FROM memory_languages ORDER BY 1, 2").fetchall(),
+            conn.execute("SELECT * FROM meta ORDER BY key").fetchall(),
+            conn.execute("SELECT count(*) FROM memory_vec_rowids").fetchone()
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name='memory_vec'").fetchone()
+            else None,
+        )
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def exported(store: MemoryStore, tmp_path: Path) -> Path:
+    fill(store)
+    path = tmp_path / "team.json"
+    assert packs.export_json(store, path, packs.select(store), with_embeddings=True) == 4
+    return path
+
+
+@pytest.mark.parametrize("with_embeddings", [True, False])
+def test_export_then_import_into_a_fresh_pool(
+    store: MemoryStore, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    with_embeddings: bool,
+) -> None:  # fmt: skip
+    fill(store)
+    path = tmp_path / "team.json"
+    packs.export_json(store, path, packs.select(store), with_embeddings=with_embeddings)
+    before = {q: [h.memory.title for h in store.search(q, k=4)] for q in QUERIES}
+    monkeypatch.setenv("MTL_HOME", str(tmp_path / "other-machine"))
+    fresh = MemoryStore.open(embedder=embedder)
+    try:
+        report = packs.import_pack(fresh, path)
+        assert len(report.added) == 4 and report.reembedded == (not with_embeddings)
+        got = {m.title: m for m in fresh.list()}
+        for title, langs, tags in TITLES:
+            assert got[title].languages == langs and got[title].tags == tags
+            assert got[title].origin == "pack:team"
+        assert {q: [h.memory.title for h in fresh.search(q, k=4)] for q in QUERIES} == before
+        again = packs.import_pack(fresh, path)
+        assert again.added == [] and len(again.skipped) == 4 and fresh.count() == 4
+    finally:
+        fresh.close()
+
+
+def test_the_shipped_schema_matches_and_validates_exports(exported: Path) -> None:
+    shipped = Path(packs.__file__).with_name("pack.schema.json")
+    schema = json.loads(shipped.read_text())
+    assert schema == packs.json_schema()  # regenerate the file if the format changes
+    document = json.loads(exported.read_text())
+    jsonschema.validate(document, schema)
+    assert document["embedding"] == {"model": "all-MiniLM-L6-v2", "dim": 384}
+    item = document["items"][0]
+    assert set(item) >= {"id", "kind", "fields", "tags", "languages", "provenance", "votes",
+                         "uses", "wins", "embedding"}  # fmt: skip
+    assert len(base64.b64decode(item["embedding"])) == 384 * 4
+
+
+def test_no_secrets_paths_or_identity_leave(store: MemoryStore, tmp_path: Path) -> None:
+    mid = store.add(insight("Keep credentials out of the repository")).id
+    leaky = {"title": "Keep credentials out of the repository",
+             "description": "token ghp_" + "Q" * 36 + " was in /home/alice/project/.env",
+             "content": "c"}  # fmt: skip
+    with store.db.write() as conn:  # as if an older mtl had stored it unscrubbed
+        conn.execute("UPDATE memories SET fields = ?, repo = 'alice-secret-project' WHERE id = ?",
+                     (json.dumps(leaky), mid))  # fmt: skip
+    path = tmp_path / "p.json"
+    packs.export_json(store, path, packs.select(store))
+    text = path.read_text()
+    assert "ghp_" + "Q" * 36 not in text and "alice" not in text and "[REDACTED]" in text
+
+
+def test_votes_from_elsewhere_are_not_imported(store: MemoryStore, tmp_path: Path) -> None:
+    fill(store)
+    target = store.list()[0]
+    for _ in range(5):
+        store.vote(target.id, up=True)  # type: ignore[arg-type]
+    path = tmp_path / "voted.json"
+    packs.export_json(store, path, packs.select(store, min_rating=1))
+    data = json.loads(path.read_text())
+    assert len(data["items"]) == 1 and data["items"][0]["votes"] == {"up": 5, "down": 0}
+    store.delete([m.id for m in store.list()])  # type: ignore[misc]
+    packs.import_pack(store, path)
+    assert store.list()[0].up == 0
+
+
+def test_near_duplicates_merge_on_import(store: MemoryStore, tmp_path: Path) -> None:
+    store.add(insight("Inspect the file before editing it"))
+    pack = {"format": "mtl-insight-pack", "version": 1, "name": "near",
+            "created_at": "2026-01-01T00:00:00+00:00", "mtl_version": "0", "items": [
+                {"id": "a", "kind": "insight", "fields": {
+                    "title": "Inspect files before you edit them", "description": "d",
+                    "content": "c"}}]}  # fmt: skip
+    path = tmp_path / "near.json"
+    path.write_text(json.dumps(pack))
+    report = packs.import_pack(store, path)
+    assert report.added == [] and report.merged == [("a", 1)] and store.get(1).support == 2
+
+
+def _valid_pack(**item: Any) -> dict[str, Any]:
+    base = {"id": "x1", "kind": "insight",
+            "fields": {"title": "A title", "description": "d", "content": "c"}}  # fmt: skip
+    return {"format": "mtl-insight-pack", "version": 1, "name": "t",
+            "created_at": "2026-01-01T00:00:00+00:00", "mtl_version": "0",
+            "embedding": {"model": "all-MiniLM-L6-v2", "dim": 384},
+            "items": [base | item]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda p: p.update(version=2), "version 2 is not supported"),
+        (lambda p: p.update(format="zip"), "not an insight pack"),
+        (lambda p: p["items"][0].update(kind="poem"), "item 0 (x1): field 'kind'"),
+        (lambda p: p["items"][0]["fields"].pop("title"), "item 0 (x1): insight field 'title'"),
+        (lambda p: p["items"][0]["fields"].update(title="t" * 5000), "field 'title'"),
+        (lambda p: p["items"].append(dict(p["items"][0])), "item 1 (x1): duplicate id"),
+        (lambda p: p["items"][0].update(embedding=base64.b64encode(b"\0" * 40).decode()),
+         "item 0 (x1): field 'embedding': embedding has 10 dimensions"),
+        (lambda p: p["items"][0].update(tags=["x" * 200]), "field 'tags.0'"),
+        (lambda p: p.update(extra=1), "field 'extra'"),
+    ],
+)  # fmt: skip
+def test_bad_packs_name_the_item_and_field(
+    store: MemoryStore, tmp_path: Path, change: Any, words: str
+) -> None:
+    fill(store)
+    before = pool_state(store.path)
+    pack = _valid_pack()
+    change(pack)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(pack))
+    with pytest.raises(PackError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        packs.import_pack(store, path)
+    assert pool_state(store.path) == before
+
+
+def test_bad_bytes_are_clear_errors(store: MemoryStore, tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{"format": "mtl-insight-pack", "name": "\xff\xfe"}')
+    with pytest.raises(PackError, match="not UTF-8"):
+        packs.read_pack(path)
+    path.write_text('{"format": "mtl-insight-pack", "items": [')
+    with pytest.raises(PackError, match=r"not JSON: .* line 1"):
+        packs.read_pack(path)
+
+
+def test_cli_import_errors_are_one_line_exit_2(exported: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(exported.read_text()[:-200])
+    result = run_mtl("pack", "import", str(bad))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "not JSON" in result.stderr
+    missing = run_mtl("pack", "import", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "cannot read pack" in missing.stderr
+
+
+def test_cli_export_import_dry_run_and_agents_md(
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MTL_HOME", str(tmp_path / "elsewhere"))
+    dry = run_mtl("pack", "import", str(exported), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert len(json.loads(dry.stdout)["added"]) == 4
+    assert json.loads(run_mtl("memory", "list", "--json").stdout) == []
+    real = run_mtl("pack", "import", str(exported))
+    assert real.returncode == 0 and "Added 4, merged 0, skipped 0." in real.stdout
+    again = run_mtl("pack", "import", str(exported))
+    assert "Added 0, merged 0, skipped 4." in again.stdout and "already in the pool" in again.stdout
+    md = tmp_path / "AGENTS.md"
+    assert run_mtl("pack", "export", str(md), "--format", "agents-md").returncode == 0
+    text = md.read_text()
+    assert text.startswith("# Lessons for coding agents")
+    assert (
+        "## Guardrail\n\n- **Quote shell variables so paths with spaces do not split** — " in text
+    )
+    assert text.index("## Performance") < text.index("## Validation") < text.index("## Workflow")
+    by_lang = tmp_path / "by-lang.md"
+    run_mtl("pack", "export", str(by_lang), "--format", "agents-md", "--group-by", "language")
+    assert "## Shell" in by_lang.read_text() and "## General" in by_lang.read_text()
+
+
+def test_agents_md_for_a_small_pack() -> None:
+    memories = [
+        Memory("insight", {"title": "Read the evaluator first", "description": "It defines done.",
+                           "content": "Open it before coding."}, tags=["workflow"]),
+        Memory("insight", {"title": "Pin versions after a breaking upgrade",
+                           "description": "Stability first.", "content": "Then upgrade."},
+               tags=["dependencies"]),
+        Memory("summary", {"task_summary": "t", "experience_summary": "e"}),
+    ]  # fmt: skip
+    assert packs.agents_md(memories) == (
+        "# Lessons for coding agents\n\n"
+        "Distilled by mtl from earlier runs. Treat them as advice: skip any that does not\n"
+        "fit this repository's language, tools or setting.\n\n"
+        "## Dependencies\n\n"
+        "- **Pin versions after a breaking upgrade** — Stability first. Then upgrade.\n\n"
+        "## Workflow\n\n"
+        "- **Read the evaluator first** — It defines done. Open it before coding.\n"
+    )
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(data=st.data())
+def test_mutated_packs_never_crash_or_change_the_pool(
+    exported: Path, store: MemoryStore, tmp_path: Path, data: st.DataObject
+) -> None:
+    text = exported.read_text()
+    before = pool_state(store.path)
+    how = data.draw(st.sampled_from(["truncate", "replace", "delete", "json"]))
+    if how == "truncate":
+        mutated = text[: data.draw(st.integers(0, len(text) - 1))]
+    elif how in ("replace", "delete"):
+        at = data.draw(st.integers(0, len(text) - 1))
+        char = data.draw(st.characters(codec="utf-8")) if how == "replace" else ""
+        mutated = text[:at] + char + text[at + 1 :]
+    else:
+        doc = json.loads(text)
+        item = data.draw(st.sampled_from(doc["items"]))
+        key = data.draw(st.sampled_from(["id", "kind", "fields", "tags", "embedding", "votes"]))
+        item[key] = data.draw(st.one_of(st.none(), st.integers(), st.text(max_size=30),
+                                        st.lists(st.integers(), max_size=3)))  # fmt: skip
+        mutated = json.dumps(doc)
+    path = tmp_path / "mutated.json"
+    path.write_text(mutated, encoding="utf-8")
+    try:
+        report = packs.import_pack(store, path)
+    except PackError:
+        assert pool_state(store.path) == before
+    else:  # a harmless mutation: the same pack again, nothing new unless content changed
+        assert len(report.added) + len(report.merged) <= 1
+
+
+def test_sigkill_during_a_large_import_leaves_the_pool_as_it_was(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    fill(store)
+    big = tmp_path / "big.json"
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(30_000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)  # distinct: nothing merges
+    items = [{"id": f"i{i}", "kind": "insight", "embedding": packs.encode_vector(vectors[i]),
+              "fields": {"title": f"Lesson {i} on checking work", "description": "d",
+                         "content": "c"}} for i in range(30_000)]  # fmt: skip
+    big.write_text(json.dumps(_valid_pack() | {"items": items}))
+    store.close()
+    before = pool_state(paths.pool_file())
+    wal = Path(f"{paths.pool_file()}-wal")
+    start_size = wal.stat().st_size if wal.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-m", "mtl_tui", "pack", "import", str(big)],
+                            env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (wal.exists() and wal.stat().st_size > start_size + 256 * 1024):
+        assert proc.poll() is None, "the import ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    conn = sqlite3.connect(paths.pool_file())
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert pool_state(paths.pool_file()) == before
+    reopened = MemoryStore.open()
+    try:
+        assert reopened.count() == 4
+    finally:
+        reopened.close()
+
+
+def test_imported_memories_need_trust_in_headless_runs(
+    store: MemoryStore, git_repo: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import DONE, script_file
+
+    own = store.add(insight("Run the narrowest failing test first")).id
+    pack = _valid_pack()
+    pack["items"][0]["fields"]["title"] = "Run the failing test alone before the whole suite"
+    pack["items"][0].pop("embedding", None)
+    path = tmp_path / "shared.json"
+    path.write_text(json.dumps(pack))
+    [imported] = packs.import_pack(store, path).added
+    assert store.get(imported).origin == "pack:t"
+    store.close()
+    here = Path.cwd()
+    os.chdir(git_repo)
+    try:
+        runs = {}
+        for flag in ([], ["--trust-imported"]):
+            model = script_file(tmp_path, [DONE])
+            result = run_mtl("run", "a failing test", "--model", model, "--yes", "--json",
+                             "--no-learn", "--verify", "true", *flag)  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            runs[bool(flag)] = (json.loads(result.stdout), result.stderr)
+    finally:
+        os.chdir(here)
+    untrusted, trusting = runs[False], runs[True]
+    assert sorted(untrusted[0]["retrieved"]) == sorted([own, imported])
+    assert untrusted[0]["accepted"] == [own]
+    assert "not used without --trust-imported" in untrusted[1]
+    assert sorted(trusting[0]["accepted"]) == sorted([own, imported])
