@@ -21,7 +21,9 @@ SESSION = "mtl-drive"
 
 
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+    # A server of its own (-L), with no user config: nothing from other sessions leaks in.
+    command = ["tmux", "-L", SESSION, "-f", "/dev/null", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 def screen() -> str:
@@ -79,8 +81,10 @@ def main() -> int:
                 "content": "Read the body, then run a one-line check with known inputs.",
                 "tags": ["debugging"]}]}),
         ]))  # fmt: skip
-        command = f"cd {repo} && MTL_HOME={home} {mtl} --model scripted/{replies}"
-        subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+        # Textual sizes itself from COLUMNS/LINES when set: let the tmux window decide.
+        command = (
+            f"cd {repo} && env -u COLUMNS -u LINES MTL_HOME={home} {mtl} --model scripted/{replies}"
+        )
         tmux("new-session", "-d", "-s", SESSION, "-x", "130", "-y", "40", command)
         try:
             wait_for("ready")
@@ -104,8 +108,13 @@ def main() -> int:
             print(shown)
             assert (repo / "calc.py").read_text().endswith("a + b\n")
             keys("C-c", "C-c")
+        except BaseException:
+            log = sorted((home / "trajectories").glob("*.traj.json"))
+            if log:
+                print("last trajectory:", log[-1].read_text()[-2000:])
+            raise
         finally:
-            subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+            subprocess.run(["tmux", "-L", SESSION, "kill-server"], capture_output=True)
     print("OK: the TUI worked in a real terminal")
     return 0
 
