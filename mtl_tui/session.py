@@ -127,6 +127,7 @@ class Session:
         verdict: Verdict | None = None,
         learn: bool = True,
         review: Review | None = None,
+        feedback: bool = True,
     ) -> RunSummary:
         model = self.model()
         repo = self.repo
@@ -199,7 +200,7 @@ class Session:
             self._outcome(record, verify, verdict) if needs_outcome else ("unknown", "none")
         )
         record.outcome = trajectory.outcome = outcome
-        if self.store is not None and trajectory.retrieved:
+        if feedback and self.store is not None and trajectory.retrieved:
             self.store.record_uses(
                 trajectory.id, trajectory.retrieved, trajectory.accepted, outcome
             )

@@ -225,6 +225,40 @@ def learn_cmd(
     learn_from(paths, cfg, kinds, outcome.value if outcome else None, repo, lang or [], as_json)
 
 
+@app.command("bench")
+def bench_cmd(
+    suite: Annotated[
+        Path | None, typer.Argument(help="A task suite folder (default: the built-in suite).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Any litellm model id.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
+    attempts: Annotated[int, typer.Option(min=1, max=20, help="Attempts per task (K).")] = 3,
+    conditions: Annotated[
+        str, typer.Option(help="Comma-separated: zero-shot,insight,summary,workflow,trajectory.")
+    ] = "zero-shot,insight",
+    cross_domain: Annotated[
+        bool, typer.Option("--cross-domain", help="Never retrieve memories of the task's domain.")
+    ] = False,
+    pool: Annotated[
+        Path | None, typer.Option(help="Evaluate this pool file (default: build a fresh one).")
+    ] = None,
+    pack: Annotated[Path | None, typer.Option(help="Evaluate a fresh pool made from a pack.")] = (
+        None
+    ),
+    jobs: Annotated[int, typer.Option(min=1, max=16, help="Attempts run in parallel.")] = 1,
+    output: Annotated[Path | None, typer.Option(help="Where to save the results JSON.")] = None,
+) -> None:
+    """Measure memory transfer: run a task suite under each condition and print Pass@1 and
+    Pass@K per domain with the difference to zero-shot. By default the pool is built fresh
+    by a first pass over the suite, never your own pool unless --pool names it."""
+    from mtl_tui.cli.bench import run_bench
+    from mtl_tui.config import load_settings
+
+    cfg = load_settings({"model": model, "api_base": api_base})
+    wanted = [c.strip() for c in conditions.split(",") if c.strip()]
+    run_bench(suite, cfg, attempts, wanted, cross_domain, pool, pack, jobs, output)
+
+
 @app.command()
 def undo(
     force: Annotated[

@@ -1,0 +1,2 @@
+#include "util.h"
+int add3(int a, int b, int c) { return a + b + c; }

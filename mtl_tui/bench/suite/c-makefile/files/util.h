@@ -1,0 +1,1 @@
+int add3(int a, int b, int c);

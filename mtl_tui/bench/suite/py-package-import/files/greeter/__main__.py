@@ -1,0 +1,3 @@
+from messages import greeting
+
+print(greeting("world"))

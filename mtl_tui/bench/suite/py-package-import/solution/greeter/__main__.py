@@ -1,0 +1,3 @@
+from greeter.messages import greeting
+
+print(greeting("world"))

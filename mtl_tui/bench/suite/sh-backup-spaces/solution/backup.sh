@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+set -e
+mkdir -p "$2"
+for f in "$1"/*.txt; do
+  cp "$f" "$2/"
+done
