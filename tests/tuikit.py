@@ -46,6 +46,7 @@ async def type_task(pilot: Pilot, text: str) -> InsightsPanel:
     await pilot.press(*text)
     panel = app.query_one(InsightsPanel)
     await until(pilot, lambda: panel.query_text == text)
+    await until(pilot, lambda: all(str(item.body.render()) for item in panel.items))
     return panel
 
 
