@@ -20,7 +20,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mtl_tui.memory import packs
 from mtl_tui.memory.embed import SentenceTransformerEmbedder
 from mtl_tui.memory.store import MemoryStore
-from tests.bench_pool import memories, titles
+from tests.bench_pool import OBJECTS, VERBS, WHENS, memories
+
+
+def titles(n: int) -> list[str]:
+    """Distinct lessons (random word mixes), so the import measures adding, not merging."""
+    import random
+
+    rng = random.Random(11)
+    words = sorted({w for phrase in VERBS + OBJECTS + WHENS for w in phrase.split()})
+    return [" ".join(rng.sample(words, 9)) for _ in range(n)]
 
 
 def main() -> None:

@@ -313,3 +313,25 @@ def test_manual_memory_gets_scrubbed_and_deduped_too(store: MemoryStore) -> None
         )
     )
     assert again.merged and again.id == first.id and store.count() == 1
+
+
+def test_large_batches_dedup_like_single_adds(store: MemoryStore, embedder, tmp_path) -> None:
+    """Batches over 32 use matrix products instead of KNN queries: same merges either way."""
+    from mtl_tui.memory import store as store_module
+
+    store.add_many([insight(a) for a, _ in SAME[:2]])
+    titles = [b for _, b in SAME] + [b for _, b in DIFFERENT] + [a for a, _ in DIFFERENT]
+    titles += [
+        f"Lesson {n}: {t}"
+        for n, t in enumerate(
+            ["check the logs", "pin the compiler", "test on a clean machine", "measure twice"] * 8
+        )
+    ]
+    batch = [insight(t) for t in titles]
+    assert len(batch) > store_module._KNN_DEDUP_UP_TO
+    batched = [(r.created, r.merged) for r in store.add_many(batch, dry_run=True)]
+    one_by_one = []
+    for memory in [insight(t) for t in titles]:
+        one_by_one.append(store.add(memory))
+    assert batched == [(r.created, r.merged) for r in one_by_one]
+    assert any(m for _, m in batched) and any(c for c, _ in batched)

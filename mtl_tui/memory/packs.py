@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -217,6 +216,8 @@ def _where(exc: ValidationError, data: Any) -> str:
 
 def read_pack(path: Path) -> Pack:
     """The pack at `path`, validated whole: format, version, sizes, ids, embeddings."""
+    import numpy as np
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -261,7 +262,7 @@ def read_pack(path: Path) -> Pack:
                 vector = decode_vector(item.embedding, pack.embedding.dim)
             except (ValueError, base64.binascii.Error) as exc:  # type: ignore[attr-defined]
                 raise PackError(f"{who}: field 'embedding': {exc}") from None
-            if not all(math.isfinite(float(v)) for v in vector):
+            if not np.isfinite(vector).all():
                 raise PackError(f"{who}: field 'embedding': not finite numbers")
     return pack
 

@@ -240,21 +240,31 @@ class MemoryStore:
                     for offset, j in enumerate(best):
                         if sims[offset, j] >= DEDUP_THRESHOLD:
                             plan[rows[start + offset]] = ("pool", int(ids[j]))
-            kept: list[int] = []  # batch rows that will be created, in order
+            # Within the batch, greedily: a memory merges into the most similar earlier one
+            # that is itself kept. Most rows have no near-duplicate at all, so only rows
+            # whose best earlier match passes the threshold are resolved one by one.
+            candidates: dict[int, tuple[Any, Any]] = {}
             for start in range(0, len(rows), 1024):
                 block = mine[start : start + 1024] @ mine.T
-                for offset in range(block.shape[0]):
-                    position = start + offset
-                    row = rows[position]
-                    if plan[row] is None:
-                        earlier = [k for k in kept if k < position]
-                        if earlier:
-                            sims = block[offset, earlier]
-                            best = int(sims.argmax())
-                            if sims[best] >= DEDUP_THRESHOLD:
-                                plan[row] = ("batch", rows[earlier[best]])
-                                continue
-                        kept.append(position)
+                later = (
+                    np.arange(len(rows))[None, :] >= np.arange(start, start + len(block))[:, None]
+                )
+                block[later] = -1.0
+                for offset in np.nonzero(block.max(axis=1) >= DEDUP_THRESHOLD)[0]:
+                    earlier = np.nonzero(block[offset] >= DEDUP_THRESHOLD)[0]
+                    candidates[start + int(offset)] = (earlier, block[offset, earlier])
+            kept = np.zeros(len(rows), dtype=bool)
+            for position, row in enumerate(rows):
+                if plan[row] is not None:
+                    continue
+                if position in candidates:
+                    earlier, sims = candidates[position]
+                    alive = kept[earlier]
+                    if alive.any():
+                        best = int(earlier[alive][sims[alive].argmax()])
+                        plan[row] = ("batch", rows[best])
+                        continue
+                kept[position] = True
         return plan
 
     def _embed_all(
