@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
 from rich.markup import escape
 
 from mtl_tui import paths
+from mtl_tui.agent.model import missing_credentials
 from mtl_tui.cli.common import err, out, print_json
 from mtl_tui.config import Settings, load_settings
 from mtl_tui.errors import MtlError
@@ -103,16 +103,9 @@ def _check_model(cfg: Settings) -> Check:
             f"{paths.config_file()}",
             essential=False,
         )
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     with err.status("Loading litellm…"):
-        import litellm
-
+        missing = missing_credentials(cfg.model)
     where = f" at {cfg.api_base}" if cfg.api_base else ""
-    try:
-        env = litellm.validate_environment(model=cfg.model, api_base=cfg.api_base)
-    except Exception as exc:  # litellm raises plain exceptions for unknown providers
-        return Check("model", False, f"{cfg.model}{where}: {exc}", essential=False)
-    missing = env.get("missing_keys") or []
     if missing and not cfg.api_base:
         return Check(
             "model",

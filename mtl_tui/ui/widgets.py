@@ -85,12 +85,11 @@ class PromptArea(TextArea):
 # -- the insights panel --------------------------------------------------------------
 
 
-class InsightItem(ListItem):
-    def __init__(self, hit: Hit, index: int) -> None:
+class BodyItem(ListItem):
+    """A list row whose text is redrawn from its state by `refresh_view`."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.hit = hit
-        self.index = index
-        self.accepted = True
         self.body = Static()
 
     def compose(self) -> ComposeResult:
@@ -98,6 +97,17 @@ class InsightItem(ListItem):
 
     def on_mount(self) -> None:
         self.refresh_view()
+
+    def refresh_view(self) -> None:
+        raise NotImplementedError
+
+
+class InsightItem(BodyItem):
+    def __init__(self, hit: Hit, index: int) -> None:
+        super().__init__()
+        self.hit = hit
+        self.index = index
+        self.accepted = True
 
     def refresh_view(self) -> None:
         memory = self.hit.memory
@@ -392,18 +402,11 @@ class Conversation(VerticalScroll, can_focus=False):
         self.add_note("d shows the full diff · ctrl+z undoes the run", "dim")
 
 
-class ReviewItem(ListItem):
+class ReviewItem(BodyItem):
     def __init__(self, memory: Memory) -> None:
         super().__init__()
         self.memory = memory
         self.keep = True
-        self.body = Static()
-
-    def compose(self) -> ComposeResult:
-        yield self.body
-
-    def on_mount(self) -> None:
-        self.refresh_view()
 
     def refresh_view(self) -> None:
         f = self.memory.fields
