@@ -15,5 +15,5 @@ def test_the_installed_tui_in_a_real_terminal() -> None:
     result = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=300
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert "OK: the TUI worked in a real terminal" in result.stdout

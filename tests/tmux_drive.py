@@ -96,9 +96,10 @@ def main() -> int:
             assert "votes +1" in shown, shown
             print(shown)
             keys("BTab", "Enter")
-            for _ in range(3):
+            for step in (1, 2, 3):
+                wait_for(f"$ step {step}")
                 wait_for("Run it?")
-                keys("y", pause=0.8)
+                keys("y")  # the next step's block appears only after this answer
             shown = wait_for("Did it succeed?")
             assert "calc.py" in shown, shown  # the diff stat
             keys("y")

@@ -66,7 +66,18 @@ def _abs_path(match: re.Match[str]) -> str:
     return "…/" + path.rstrip("/").rsplit("/", 1)[-1]
 
 
+# Literals at least one of which every secret pattern above needs: text without any of
+# them cannot match, and skips the full set (the common case for prose).
+_TRIGGERS = re.compile(
+    r"(?i)private key|akia|asia|agpa|aida|aroa|gh[pousr]_|github_pat_|glpat-|sk-|xox|aiza|"
+    r"hf_|npm_|_live_|_test_|eyj|bearer|token|basic|pass|pwd|secret|api[_-]?key|apikey|"
+    r"access[_-]?key|credential|://"
+)
+
+
 def scrub_secrets(text: str) -> str:
+    if not _TRIGGERS.search(text):
+        return text
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(REDACTED, text)
     text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
@@ -77,6 +88,8 @@ def scrub_secrets(text: str) -> str:
 
 def scrub_paths(text: str) -> str:
     """Home directories become `~`; other absolute paths keep only their last part."""
+    if "/" not in text and "\\" not in text:
+        return text
     text = _HOME.sub("~", text)
     return _ABS_PATH.sub(_abs_path, text)
 

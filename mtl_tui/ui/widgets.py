@@ -262,7 +262,7 @@ class AnswerBar(Vertical):
 
     def on_mount(self) -> None:
         self.focus()
-        self.scroll_visible()
+        self.call_after_refresh(self.scroll_visible, animate=False)
 
     def on_key(self, event: events.Key) -> None:
         key = event.character if event.character and event.character.isprintable() else event.key
@@ -353,8 +353,12 @@ class Conversation(VerticalScroll, can_focus=False):
 
     def _add(self, widget: Widget) -> Widget:
         self.mount(widget)
-        self.scroll_end(animate=False)
+        self._follow()
         return widget
+
+    def _follow(self) -> None:
+        """Keep the newest content in view, once the layout has made room for it."""
+        self.call_after_refresh(self.scroll_end, animate=False)
 
     def add_task(self, text: str) -> None:
         self._add(Static(Text("› " + text, style="bold"), classes="task"))
@@ -373,7 +377,7 @@ class Conversation(VerticalScroll, can_focus=False):
         self._reply_text += text
         assert self._reply is not None
         self._reply.update(self._visible(self._reply_text))
-        self.scroll_end(animate=False)
+        self._follow()
 
     def finish_reply(self, content: str) -> None:
         if self._reply is None:
@@ -448,7 +452,7 @@ class ReviewList(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(ListView).focus()
-        self.scroll_visible()
+        self.call_after_refresh(self.scroll_visible, animate=False)
 
     def _current(self) -> ReviewItem | None:
         child = self.query_one(ListView).highlighted_child
