@@ -66,17 +66,19 @@ def _abs_path(match: re.Match[str]) -> str:
     return "…/" + path.rstrip("/").rsplit("/", 1)[-1]
 
 
-# Literals at least one of which every secret pattern above needs: text without any of
-# them cannot match, and skips the full set (the common case for prose).
-_TRIGGERS = re.compile(
-    r"(?i)private key|akia|asia|agpa|aida|aroa|gh[pousr]_|github_pat_|glpat-|sk-|xox|aiza|"
-    r"hf_|npm_|_live_|_test_|eyj|bearer|token|basic|pass|pwd|secret|api[_-]?key|apikey|"
-    r"access[_-]?key|credential|://"
-)
+# Literals (lower-cased) at least one of which every secret pattern above needs: text
+# without any of them cannot match, and skips the full set (the common case for prose).
+_TRIGGERS = (
+    "private key", "akia", "asia", "agpa", "aida", "aroa", "ghp_", "gho_", "ghu_", "ghs_",
+    "ghr_", "github_pat_", "glpat-", "sk-", "xox", "aiza", "hf_", "npm_", "_live_", "_test_",
+    "eyj", "bearer", "token", "basic", "pass", "pwd", "secret", "apikey", "api_key",
+    "api-key", "accesskey", "access_key", "access-key", "credential", "://",
+)  # fmt: skip
 
 
 def scrub_secrets(text: str) -> str:
-    if not _TRIGGERS.search(text):
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
         return text
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(REDACTED, text)
