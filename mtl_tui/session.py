@@ -12,7 +12,7 @@ from typing import Any
 from mtl_tui import events as ev
 from mtl_tui import paths
 from mtl_tui.agent.loop import Agent, Approver, Limits, approve_all
-from mtl_tui.agent.model import SCRIPTED_PREFIX, Model, make_model, missing_credentials
+from mtl_tui.agent.model import SCRIPTED_PREFIX, Model, missing_credentials, model_for
 from mtl_tui.agent.shell import LocalShell
 from mtl_tui.agent.trajectory import Trajectory
 from mtl_tui.config import Settings
@@ -89,15 +89,7 @@ class Session:
 
     def model(self) -> Model:
         if self._model is None:
-            agent = self.settings.agent
-            self._model = make_model(
-                self.settings.model,
-                self.settings.api_base,
-                timeout=agent.model_timeout,
-                retries=agent.model_retries,
-                stream=agent.stream,
-                on_warning=self.warn,
-            )
+            self._model = model_for(self.settings, on_warning=self.warn)
         return self._model
 
     # -- before the run -------------------------------------------------------------

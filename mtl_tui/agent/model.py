@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
 
 SCRIPTED_PREFIX = "scripted/"
@@ -63,6 +64,23 @@ def make_model(
         return ScriptedModel.from_file(Path(name.removeprefix(SCRIPTED_PREFIX)))
     return LitellmModel(
         name, api_base, timeout=timeout, retries=retries, stream=stream, on_warning=on_warning
+    )
+
+
+def model_for(
+    settings: Settings,
+    on_warning: Callable[[str], None] | None = None,
+    stream: bool | None = None,
+) -> Model:
+    """The configured model with the configured timeouts, retries and streaming."""
+    agent = settings.agent
+    return make_model(
+        settings.model,
+        settings.api_base,
+        timeout=agent.model_timeout,
+        retries=agent.model_retries,
+        stream=agent.stream if stream is None else stream,
+        on_warning=on_warning,
     )
 
 

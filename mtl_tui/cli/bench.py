@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from mtl_tui import paths
-from mtl_tui.agent.model import make_model
+from mtl_tui.agent.model import model_for
 from mtl_tui.bench.runner import CONDITIONS, Bench, Results
 from mtl_tui.bench.suite import load_suite
 from mtl_tui.cli.common import err, out, progress_bar
@@ -37,12 +37,10 @@ def run_bench(
     if pool and pack:
         raise MtlError("give --pool or --pack, not both")
     tasks = load_suite(suite)
-    make_model(cfg.model)  # a missing model is bad usage, before anything runs
-    a = cfg.agent
+    model_for(cfg)  # a missing model is bad usage: say so before anything runs
 
     def factory(task: object) -> object:
-        return make_model(cfg.model, cfg.api_base, timeout=a.model_timeout,
-                          retries=a.model_retries, stream=False)  # fmt: skip
+        return model_for(cfg, stream=False)  # attempts may run in parallel: no streaming
 
     embedder = SentenceTransformerEmbedder(cfg.embedding_model)
     with tempfile.TemporaryDirectory(prefix="mtl-bench-pool-") as tmp:

@@ -39,7 +39,7 @@ def _check_sqlite_vec() -> Check:
     try:
         module, name = dbmod.choose_driver()
         conn = module.connect(":memory:")
-        version = dbmod._load_vec(conn)
+        version = dbmod.load_vec(conn)
         sqlite_version = conn.execute("SELECT sqlite_version()").fetchone()[0]
         conn.close()
     except MtlError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from mtl_tui import events as ev
-from mtl_tui.agent.model import make_model
+from mtl_tui.agent.model import model_for
 from mtl_tui.cli.common import err, open_store, out, print_json
 from mtl_tui.config import Settings
 from mtl_tui.memory.distill import judge
@@ -31,11 +31,7 @@ def learn_from(
     as_json: bool,
 ) -> list[dict[str, object]]:
     runs = [(path, load_run(path)) for path in paths]  # every file checked before any call
-    model = make_model(
-        cfg.model, cfg.api_base, timeout=cfg.agent.model_timeout,
-        retries=cfg.agent.model_retries, stream=cfg.agent.stream,
-        on_warning=lambda message: err.print(f"[yellow]{escape(message)}[/]"),
-    )  # fmt: skip
+    model = model_for(cfg, on_warning=lambda message: err.print(f"[yellow]{escape(message)}[/]"))
     report: list[dict[str, object]] = []
     with open_store(cfg, embed=True) as store:
         for path, record in runs:

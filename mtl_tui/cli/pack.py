@@ -85,7 +85,7 @@ def import_(
         raise MtlError("give the pack file to import, or --starter")
     pack = packs.read_pack(path)  # validated before the embedding model loads
     with open_store(embed=True) as store, progress_bar("Embedding") as update:
-        report = packs.import_pack(store, path, dry_run=dry_run, progress=update)
+        report = packs.import_pack(store, path, dry_run=dry_run, progress=update, pack=pack)
     if as_json:
         print_json(report.to_dict())
         return

@@ -106,7 +106,7 @@ def connect(path: Path, driver: str | None = None) -> Database:
     except Exception as exc:
         raise PoolError(f"cannot open memory pool {path}: {exc}") from exc
     try:
-        vec_version = _load_vec(conn)
+        vec_version = load_vec(conn)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -123,7 +123,7 @@ def connect(path: Path, driver: str | None = None) -> Database:
     return db
 
 
-def _load_vec(conn: Any) -> str:
+def load_vec(conn: Any) -> str:
     import sqlite_vec
 
     try:

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from mtl_tui import __version__
 from mtl_tui.errors import MtlError
@@ -86,6 +86,8 @@ class Pack(_Strict):
     mtl_version: str = Field(max_length=40)
     embedding: PackEmbedding | None = None
     items: list[PackItem] = Field(max_length=MAX_ITEMS)
+    # Decoded embeddings by item id, kept from validation so import does not decode twice.
+    _vectors: dict[str, Any] = PrivateAttr(default_factory=dict)
 
 
 def json_schema() -> dict[str, Any]:
@@ -264,6 +266,7 @@ def read_pack(path: Path) -> Pack:
                 raise PackError(f"{who}: field 'embedding': {exc}") from None
             if not np.isfinite(vector).all():
                 raise PackError(f"{who}: field 'embedding': not finite numbers")
+            pack._vectors[item.id] = vector
     return pack
 
 
@@ -307,8 +310,10 @@ def import_pack(
     dry_run: bool = False,
     progress: Progress | None = None,
     origin_name: str | None = None,
+    pack: Pack | None = None,
 ) -> ImportReport:
-    pack = read_pack(path)
+    """Import the pack at `path` (or `pack`, already read from it by `read_pack`)."""
+    pack = pack or read_pack(path)
     name = safe_name(origin_name or pack.name)
     memories = [to_memory(item, f"pack:{name}") for item in pack.items]
     assert store.embedder is not None
@@ -321,7 +326,7 @@ def import_pack(
     )
     vectors = None
     if reuse and pack.embedding is not None:
-        vectors = [decode_vector(item.embedding or "", pack.embedding.dim) for item in pack.items]
+        vectors = [pack._vectors[item.id] for item in pack.items]
         if pack.embedding.dim != store.embedder.dim:
             raise PackError(
                 f"{path}: embeddings have {pack.embedding.dim} dimensions, "
