@@ -83,3 +83,11 @@ def test_output_streams_while_running(tmp_path: Path) -> None:
     seen: list[str] = []
     LocalShell(tmp_path).run("echo one; sleep 0.2; echo two", on_output=seen.append)
     assert "".join(seen) == "one\ntwo\n"
+
+
+def test_exit_status_survives_tools_that_close_stdout_before_exiting(tmp_path: Path) -> None:
+    # GNU tools close stdout in an exit handler: the pipe ends before the process does.
+    (tmp_path / "f").write_text("fixed\n")
+    shell = LocalShell(tmp_path)
+    codes = [shell.run("grep -q fixed f").returncode for _ in range(200)]
+    assert codes == [0] * 200

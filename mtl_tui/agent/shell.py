@@ -127,6 +127,13 @@ class LocalShell:
             _kill_group(proc)
             raise
         finally:
+            if not (timed_out or interrupted):
+                # The pipe can close before the command has exited (tools close stdout
+                # in their exit handlers): let it finish before the group is killed.
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    timed_out = True
             _kill_group(proc)  # timeout, interrupt, or children left running in background
             proc.wait()
             reader.join(2)
