@@ -17,10 +17,11 @@ by hand with the insights worth reading for it (or none). Prints, per condition:
 - empty: "nothing relevant" tasks that get nothing, of how many;
 - per task: mean number of items injected.
 
-Conditions vary what is embedded, the query format, the floor, and lexical fusion with
-SQLite FTS5 BM25. The floor is chosen on the tune split only and then reported on the
-report split. The last line checks the product path itself (MemoryStore + retrieve()
-with the default floor) on a real pool file. Not part of the test run.
+Conditions vary what is embedded, the query format, the floor, lexical fusion with
+SQLite FTS5 BM25, and the relative cut (items far below the best one dropped). The floor
+and the cut are chosen on the tune split only and then reported on the others. The
+PRODUCT line checks the product path itself (MemoryStore + retrieve() with the default
+floor and the shipped starter pack) on a real pool file. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 from mtl_tui.config import DEFAULT_FLOOR
 from mtl_tui.memory import packs
 from mtl_tui.memory.embed import SentenceTransformerEmbedder
-from mtl_tui.memory.rank import LEX_SCALE, LEX_WEIGHT
+from mtl_tui.memory.rank import LEX_SCALE, LEX_WEIGHT, RELATIVE_CUT
 from mtl_tui.memory.retrieve import retrieve, task_query
 from mtl_tui.memory.store import MemoryStore, fts_query
 from mtl_tui.records import Memory, retrieval_text
@@ -131,9 +132,15 @@ class Result:
 
 
 def evaluate(
-    tasks: list[Task], titles: list[str], scores: np.ndarray, sims: np.ndarray, floor: float | None
+    tasks: list[Task],
+    titles: list[str],
+    scores: np.ndarray,
+    sims: np.ndarray,
+    floor: float | None,
+    cut: float | None = None,
 ) -> Result:
-    """`scores` order the pool per task; `sims` (cosine) decide the floor."""
+    """`scores` order the pool per task; `sims` (relevance) decide the floor and the
+    relative cut (items more than `cut` below the task's best are dropped)."""
     hits1 = hits3 = rr = 0.0
     injected = relevant_injected = empty = 0
     with_rel = [i for i, t in enumerate(tasks) if t.relevant]
@@ -141,7 +148,8 @@ def evaluate(
     for i, task in enumerate(tasks):
         order = np.argsort(-scores[i])
         if floor is not None:
-            order = [j for j in order if sims[i, j] >= floor]
+            least = floor if cut is None else max(floor, float(sims[i].max()) - cut)
+            order = [j for j in order if sims[i, j] >= least]
         top = [titles[j] for j in list(order)[:K]]
         injected += len(top)
         relevant_injected += sum(title in task.relevant for title in top)
@@ -256,12 +264,28 @@ def main() -> None:
         )
         print(HEADER)
 
-        def show(name: str, score: np.ndarray, sim: np.ndarray, floor: float | None) -> None:
-            print(row(name, evaluate(shown, titles, score[idx], sim[idx], floor)))  # noqa: B023
+        def show(
+            name: str,
+            score: np.ndarray,
+            sim: np.ndarray,
+            floor: float | None,
+            cut: float | None = None,
+        ) -> None:
+            result = evaluate(shown, titles, score[idx], sim[idx], floor, cut)  # noqa: B023
+            print(row(name, result))
 
         base = sims[("title", "task+lang")]
         show("BEFORE #11: title, task+lang, no floor", base, base, None)
-        show(f"fused w {LEX_WEIGHT}, floor {DEFAULT_FLOOR:.2f}", fused, fused, DEFAULT_FLOOR)
+        show(
+            f"ROUND 1: fused w {LEX_WEIGHT}, floor {DEFAULT_FLOOR:.2f}", fused, fused, DEFAULT_FLOOR
+        )
+        show(
+            f"ROUND 2: + relative cut {RELATIVE_CUT:.2f}",
+            fused,
+            fused,
+            DEFAULT_FLOOR,
+            RELATIVE_CUT,
+        )
         print(
             row(
                 "PRODUCT: MemoryStore + retrieve()", product_check(shown, [product[i] for i in idx])
@@ -312,6 +336,10 @@ def ablations(
     fused = fuse(cosine, bm)
     for f in (0.36, 0.40, 0.44, 0.48):
         show(f"  w {LEX_WEIGHT}, floor {f:.2f}", fused, fused, f)
+    print(f"-- relative cut after the floor {DEFAULT_FLOOR:.2f} (chosen on tune)")
+    for cut in (0.06, 0.08, 0.10, 0.12, 0.15, 0.20):
+        mark = " (shipped)" if cut == RELATIVE_CUT else ""
+        show(f"  drop items > {cut:.2f} below the best{mark}", fused, fused, DEFAULT_FLOOR, cut)
 
 
 if __name__ == "__main__":
