@@ -1,6 +1,11 @@
 """Benchmark retrieval quality on real task statements (tests/data/retrieval).
 
-    python tests/bench_retrieval.py [--split tune|report|all]
+    python tests/bench_retrieval.py [--split tune|report|blind|all]
+
+Three sets of tasks: 'tune' (choices are made on it), 'report' (the first round's
+held-out half, seen while developing) and 'blind' (blind.json: labelled and committed
+before any retrieval was run on it; nothing is chosen by looking at it). By default
+every split is printed, the ablations only for tune.
 
 The eval pool is the starter pack plus near-neighbour distractors; each task is labelled
 by hand with the insights worth reading for it (or none). Prints, per condition:
@@ -12,10 +17,11 @@ by hand with the insights worth reading for it (or none). Prints, per condition:
 - empty: "nothing relevant" tasks that get nothing, of how many;
 - per task: mean number of items injected.
 
-Conditions vary what is embedded, the query format, the floor, and lexical fusion with
-SQLite FTS5 BM25. The floor is chosen on the tune split only and then reported on the
-report split. The last line checks the product path itself (MemoryStore + retrieve()
-with the default floor) on a real pool file. Not part of the test run.
+Conditions vary what is embedded, the query format, the floor, lexical fusion with
+SQLite FTS5 BM25, and the relative cut (items far below the best one dropped). The floor
+and the cut are chosen on the tune split only and then reported on the others. The
+PRODUCT line checks the product path itself (MemoryStore + retrieve() with the default
+floor and the shipped starter pack) on a real pool file. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import argparse
 import json
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +40,7 @@ import numpy as np
 from mtl_tui.config import DEFAULT_FLOOR
 from mtl_tui.memory import packs
 from mtl_tui.memory.embed import SentenceTransformerEmbedder
-from mtl_tui.memory.rank import LEX_SCALE, LEX_WEIGHT
+from mtl_tui.memory.rank import LEX_SCALE, LEX_WEIGHT, RELATIVE_CUT
 from mtl_tui.memory.retrieve import retrieve, task_query
 from mtl_tui.memory.store import MemoryStore, fts_query
 from mtl_tui.records import Memory, retrieval_text
@@ -58,7 +65,10 @@ def load_pool() -> list[dict]:
 
 
 def load_tasks() -> list[Task]:
+    """tasks.json (tune and report halves) and blind.json (split 'blind')."""
     rows = json.loads((DATA / "tasks.json").read_text())["tasks"]
+    blind = json.loads((DATA / "blind.json").read_text())["tasks"]
+    rows += [{**r, "split": "blind"} for r in blind]
     return [Task(r["id"], r["task"], r["language"], set(r["relevant"]), r["split"]) for r in rows]
 
 
@@ -122,9 +132,15 @@ class Result:
 
 
 def evaluate(
-    tasks: list[Task], titles: list[str], scores: np.ndarray, sims: np.ndarray, floor: float | None
+    tasks: list[Task],
+    titles: list[str],
+    scores: np.ndarray,
+    sims: np.ndarray,
+    floor: float | None,
+    cut: float | None = None,
 ) -> Result:
-    """`scores` order the pool per task; `sims` (cosine) decide the floor."""
+    """`scores` order the pool per task; `sims` (relevance) decide the floor and the
+    relative cut (items more than `cut` below the task's best are dropped)."""
     hits1 = hits3 = rr = 0.0
     injected = relevant_injected = empty = 0
     with_rel = [i for i, t in enumerate(tasks) if t.relevant]
@@ -132,7 +148,8 @@ def evaluate(
     for i, task in enumerate(tasks):
         order = np.argsort(-scores[i])
         if floor is not None:
-            order = [j for j in order if sims[i, j] >= floor]
+            least = floor if cut is None else max(floor, float(sims[i].max()) - cut)
+            order = [j for j in order if sims[i, j] >= least]
         top = [titles[j] for j in list(order)[:K]]
         injected += len(top)
         relevant_injected += sum(title in task.relevant for title in top)
@@ -183,8 +200,9 @@ def choose_floor(tasks: list[Task], titles: list[str], relevance: np.ndarray) ->
     return 0.70
 
 
-def product_check(tasks: list[Task], embedder: SentenceTransformerEmbedder) -> Result:
-    """The shipped path: a real pool file, MemoryStore, retrieve() with the default floor."""
+def product_lists(tasks: list[Task], embedder: SentenceTransformerEmbedder) -> list[list[str]]:
+    """The shipped path: a real pool file, MemoryStore, retrieve() with the default floor;
+    the titles it returns for each task."""
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore.open(Path(tmp) / "pool.sqlite", embedder=embedder)
         packs.import_starter(store)
@@ -195,7 +213,11 @@ def product_check(tasks: list[Task], embedder: SentenceTransformerEmbedder) -> R
             found = retrieve(store, task_query(task.text, [task.language]), K, floor=DEFAULT_FLOOR)
             titles.append([hit.memory.fields["title"] for hit in found.hits])
         store.close()
-    # Re-score the product's lists with the same metrics.
+    return titles
+
+
+def product_check(tasks: list[Task], titles: list[list[str]]) -> Result:
+    """Scores the product's lists (`titles`, one per task) with the same metrics."""
     every = sorted({t for ts in titles for t in ts} | {r for t in tasks for r in t.relevant})
     index = {t: j for j, t in enumerate(every)}
     scores = np.full((len(tasks), len(every)), -1.0)
@@ -207,37 +229,86 @@ def product_check(tasks: list[Task], embedder: SentenceTransformerEmbedder) -> R
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["tune", "report", "all"], default="report")
+    parser.add_argument("--split", choices=["tune", "report", "blind", "all"], default="all")
     args = parser.parse_args()
+    started = time.process_time()
     pool = load_pool()
     titles = [f["title"] for f in pool]
     tasks = load_tasks()
     labels = {r for t in tasks for r in t.relevant}
     missing = labels - set(titles)
     assert not missing, f"labels naming no insight: {missing}"
-    tune = [t for t in tasks if t.split == "tune"]
-    shown = tasks if args.split == "all" else [t for t in tasks if t.split == args.split]
-    tune_idx = [tasks.index(t) for t in tune]
-    shown_idx = [tasks.index(t) for t in shown]
+    tune_idx = [i for i, t in enumerate(tasks) if t.split == "tune"]
+    tune_tasks = [tasks[i] for i in tune_idx]
 
     embedder = SentenceTransformerEmbedder()
     embedder.load()
     docs = {name: embedder.embed([fn(f) for f in pool]) for name, fn in TEXTS.items()}
     queries = {name: embedder.embed([fn(t) for t in tasks]) for name, fn in QUERIES.items()}
     sims = {(d, q): queries[q] @ docs[d].T for d in docs for q in queries}
-
-    print(
-        f"pool: {len(pool)} insights; tasks: {len(tasks)} ({len(tune)} tune, "
-        f"{len(tasks) - len(tune)} report); showing split '{args.split}' ({len(shown)} tasks, "
-        f"{sum(not t.relevant for t in shown)} with nothing relevant); k={K}\n"
+    cosine = sims[("lesson+applies", "task+lang")]
+    bm = bm25_scores(
+        [text_lesson_applies(f) for f in pool], [QUERIES["task+lang"](t) for t in tasks]
     )
-    print(HEADER)
+    fused = fuse(cosine, bm)
+    product = product_lists(tasks, embedder)
 
-    def show(name: str, score: np.ndarray, sim: np.ndarray, floor: float | None) -> None:
-        print(row(name, evaluate(shown, titles, score[shown_idx], sim[shown_idx], floor)))
+    splits = ["tune", "report", "blind"] if args.split == "all" else [args.split]
+    print(f"pool: {len(pool)} insights; k={K}; floor {DEFAULT_FLOOR:.2f}")
+    for split in splits:
+        idx = [i for i, t in enumerate(tasks) if t.split == split]
+        shown = [tasks[i] for i in idx]
+        print(
+            f"\n== split '{split}': {len(shown)} tasks, "
+            f"{sum(not t.relevant for t in shown)} with nothing relevant"
+        )
+        print(HEADER)
 
-    base = sims[("title", "task+lang")]
-    show("BEFORE: title, task+lang, no floor", base, base, None)
+        def show(
+            name: str,
+            score: np.ndarray,
+            sim: np.ndarray,
+            floor: float | None,
+            cut: float | None = None,
+        ) -> None:
+            result = evaluate(shown, titles, score[idx], sim[idx], floor, cut)  # noqa: B023
+            print(row(name, result))
+
+        base = sims[("title", "task+lang")]
+        show("BEFORE #11: title, task+lang, no floor", base, base, None)
+        show(
+            f"ROUND 1: fused w {LEX_WEIGHT}, floor {DEFAULT_FLOOR:.2f}", fused, fused, DEFAULT_FLOOR
+        )
+        show(
+            f"ROUND 2: + relative cut {RELATIVE_CUT:.2f}",
+            fused,
+            fused,
+            DEFAULT_FLOOR,
+            RELATIVE_CUT,
+        )
+        print(
+            row(
+                "PRODUCT: MemoryStore + retrieve()", product_check(shown, [product[i] for i in idx])
+            )
+        )
+        if split == "tune":
+            not_bm = bm25_scores(
+                [f.get("not_when") or "" for f in pool], [QUERIES["task+lang"](t) for t in tasks]
+            )
+            ablations(tune_tasks, tune_idx, titles, sims, bm, show)
+            second_stage(fused, not_bm, show)
+    print(f"\nCPU {time.process_time() - started:.1f} s")
+
+
+def ablations(
+    tune_tasks: list[Task],
+    tune_idx: list[int],
+    titles: list[str],
+    sims: dict[tuple[str, str], np.ndarray],
+    bm: np.ndarray,
+    show: Callable[[str, np.ndarray, np.ndarray, float | None], None],
+) -> None:
+    """The choices, all made on the tune split."""
     print("-- what is embedded (query task+lang, no floor)")
     for d in TEXTS:
         s = sims[(d, "task+lang")]
@@ -246,12 +317,7 @@ def main() -> None:
     for q in QUERIES:
         s = sims[("lesson+applies", q)]
         show(f"  {q}", s, s, None)
-
     cosine = sims[("lesson+applies", "task+lang")]
-    bm = bm25_scores(
-        [text_lesson_applies(f) for f in pool], [QUERIES["task+lang"](t) for t in tasks]
-    )
-    tune_tasks = [tasks[i] for i in tune_idx]
     print("-- lexical fusion, SQLite FTS5 BM25 (lesson+applies, task+lang, no floor)")
     show("  BM25 alone", bm, bm, None)
     ranks_cos = np.argsort(np.argsort(-cosine, axis=1), axis=1)
@@ -274,8 +340,36 @@ def main() -> None:
     fused = fuse(cosine, bm)
     for f in (0.36, 0.40, 0.44, 0.48):
         show(f"  w {LEX_WEIGHT}, floor {f:.2f}", fused, fused, f)
-    print(f"-- AFTER: product path (MemoryStore + retrieve(), floor {DEFAULT_FLOOR:.2f})")
-    print(row("  lesson+applies, task+lang, floor", product_check(shown, embedder)))
+    print(f"-- relative cut after the floor {DEFAULT_FLOOR:.2f} (chosen on tune)")
+    for cut in (0.06, 0.08, 0.10, 0.12, 0.15, 0.20):
+        mark = " (shipped)" if cut == RELATIVE_CUT else ""
+        show(f"  drop items > {cut:.2f} below the best{mark}", fused, fused, DEFAULT_FLOOR, cut)
+
+
+def second_stage(
+    fused: np.ndarray,
+    not_bm: np.ndarray,
+    show: Callable[..., None],
+) -> None:
+    """Second-stage checks tried on tune after the floor and the cut. Neither is shipped:
+    the penalty lowered hit@3; the standout rule was tried after the blind figures had
+    been seen, so shipping it would need a new blind set to report on."""
+    print("-- other second-stage checks on top of floor + cut (NOT shipped, see second_stage)")
+    standout = fused.copy()
+    for i, row_ in enumerate(fused):
+        first, second = np.sort(row_)[::-1][:2]
+        if DEFAULT_FLOOR > first >= 0.36 and first - second >= 0.08:
+            standout[i, int(np.argmax(row_))] = DEFAULT_FLOOR  # a lone standout passes
+    show("  a lone standout >= 0.36 passes", standout, standout, DEFAULT_FLOOR, RELATIVE_CUT)
+    for weight in (0.1, 0.2):
+        penalised = fused - weight * not_bm / (not_bm + LEX_SCALE)
+        show(
+            f"  - {weight} x bm25(query, not_when) penalty",
+            penalised,
+            penalised,
+            DEFAULT_FLOOR,
+            RELATIVE_CUT,
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import pytest
 from mtl_tui.config import DEFAULT_FLOOR, Settings
 from mtl_tui.memory import db as dbmod
 from mtl_tui.memory import packs
-from mtl_tui.memory.retrieve import retrieve
+from mtl_tui.memory.rank import RELATIVE_CUT
+from mtl_tui.memory.retrieve import Retrieval, retrieve
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import EMBEDDING_SCHEME, Memory, retrieval_text
 from mtl_tui.session import Session
@@ -277,12 +278,35 @@ def test_the_eval_set_is_real_labelled_and_split() -> None:
     assert {t["split"] for t in tasks} == {"tune", "report"}
 
 
+def _blind() -> list[dict]:
+    return json.loads((DATA / "retrieval" / "blind.json").read_text())["tasks"]
+
+
+def test_the_blind_set_is_real_labelled_and_new() -> None:
+    blind = _blind()
+    tuned = json.loads((DATA / "retrieval" / "tasks.json").read_text())["tasks"]
+    starter = json.loads(packs.starter_path().read_text())["items"]
+    extra = json.loads((DATA / "retrieval" / "distractors.json").read_text())["insights"]
+    titles = {i["fields"]["title"] for i in starter} | {i["fields"]["title"] for i in extra}
+    assert len(blind) >= 40 and sum(not t["relevant"] for t in blind) >= 10
+    assert len({t["language"] for t in blind}) >= 6
+    assert all(t["source"].startswith("https://") for t in blind)
+    assert all(set(t["relevant"]) <= titles for t in blind)
+    assert not {t["source"] for t in blind} & {t["source"] for t in tuned}
+    assert not {t["task"] for t in blind} & {t["task"] for t in tuned}
+
+
 def test_every_starter_insight_says_when_it_applies_and_when_not() -> None:
     items = json.loads(packs.starter_path().read_text())["items"]
     assert all(i["fields"].get("applies_when") and i["fields"].get("not_when") for i in items)
 
 
-def test_the_starter_judgement_file_matches_the_starter_only_pool(store: MemoryStore) -> None:
+def test_the_starter_judgement_the_relative_cut_and_the_blind_floor(store: MemoryStore) -> None:
+    """One pool for three checks, since embedding the pack is the slow part: (1) the
+    judged items are what the shipped pack retrieves; (2) items dropped by the relative
+    cut are held back in `below`, not lost; (3) with the eval pool (pack + distractors),
+    the blind set's tasks with nothing relevant get nothing for at least 10 of 12
+    (measured 11 of 12 when the set was made; the issue's target is 8 of 10)."""
     judged = json.loads((DATA / "starter_judgement.json").read_text())
     assert len(judged["tasks"]) == 30
     packs.import_starter(store)
@@ -292,11 +316,36 @@ def test_the_starter_judgement_file_matches_the_starter_only_pool(store: MemoryS
         assert [h.memory.fields["title"] for h in found.hits] == [
             item["title"] for item in task["items"]
         ], task["task"]
+        _held_back_not_lost(store, task, found, judged["floor"])
     # The independent reviewer's marks: at least half useful, none misleading.
     marks = [item["mark"] for task in judged["tasks"] for item in task["items"]]
     assert set(marks) <= {"useful", "neutral", "misleading"}
     assert "misleading" not in marks
     assert marks.count("useful") >= len(marks) / 2
+    assert sum(bool(t.get("no_longer_injected")) for t in judged["tasks"]) >= 1
+
+    extra = json.loads((DATA / "retrieval" / "distractors.json").read_text())["insights"]
+    store.add_many([Memory(kind="insight", fields=item["fields"]) for item in extra])
+    nothing = [t for t in _blind() if not t["relevant"]]
+    empty = [
+        t["id"]
+        for t in nothing
+        if not retrieve(store, f"{t['task']} ({t['language']})", 3, floor=DEFAULT_FLOOR).hits
+    ]
+    assert len(nothing) == 12 and len(empty) >= 10, empty
+
+
+def _held_back_not_lost(store: MemoryStore, task: dict, found: Retrieval, floor: float) -> None:
+    dropped = task.get("no_longer_injected", [])
+    if not dropped:
+        return
+    best = max(h.relevance or 0.0 for h in found.hits)
+    held = {h.memory.fields["title"]: h.relevance or 0.0 for h in found.below}
+    for item in dropped:
+        assert floor <= held[item["title"]] < best - RELATIVE_CUT
+    everything = retrieve(store, task["query"], k=3, floor=-1.0)  # the floor off: no cut
+    shown = [h.memory.fields["title"] for h in everything.hits]
+    assert all(item["title"] in shown for item in dropped)
 
 
 def test_the_floor_is_a_setting_with_a_clear_error(tmp_path: Path) -> None:

@@ -139,7 +139,10 @@ def search(
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
-    below = f" ({len(found.below)} below the floor {floor:.2f}; --floor -1 shows them)"
+    below = (
+        f" ({len(found.below)} held back: under the floor {floor:.2f} or far below the best;"
+        " --floor -1 shows them)"
+    )
     if not hits:
         out.print("Nothing relevant found." + (below if found.below else ""))
         return

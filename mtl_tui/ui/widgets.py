@@ -224,7 +224,7 @@ class InsightsPanel(Vertical):
             hint.update("Nothing relevant enough." + more if query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
-            more = f" · b {len(self.below)} below floor" if self.below else ""
+            more = f" · b {len(self.below)} held back" if self.below else ""
             hint.update(f"{len(hits)} retrieved · a accept · x reject · +/− vote · ⏎ details{more}")
         self.border_title = f"Insights ({len(hits)})" if hits else "Insights"
 
