@@ -24,7 +24,7 @@ from mtl_tui.memory import packs
 from mtl_tui.memory.packs import PackError
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
-from tests.conftest import insight, run_mtl
+from tests.conftest import insight, run_mtl, with_prepared_model
 
 TITLES = [
     ("Reproduce a failing test before changing any code", ["python"], ["validation"]),
@@ -201,9 +201,9 @@ def test_cli_import_errors_are_one_line_exit_2(exported: Path, tmp_path: Path) -
 
 
 def test_cli_export_import_dry_run_and_agents_md(
-    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prepared_model: Path
 ) -> None:
-    monkeypatch.setenv("MTL_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("MTL_HOME", str(with_prepared_model(tmp_path / "elsewhere", prepared_model)))
     dry = run_mtl("pack", "import", str(exported), "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert len(json.loads(dry.stdout)["added"]) == 4
