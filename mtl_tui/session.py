@@ -413,25 +413,27 @@ def learn(
     kinds: Sequence[str],
     emit: ev.Emit = ev.ignore,
     review: Review | None = None,
+    learned_from: str | None = None,
 ) -> tuple[list[int], float]:
-    """Distill memories from one run and store them (near-duplicates merge).
+    """Distill memories from one run and store them (near-duplicates merge), all in one
+    transaction together with the mark that session `learned_from` was learned from.
     Returns the stored ids and the cost of the model calls."""
     result = distill(model, record, kinds)
     for warning in result.warnings:
         emit(ev.Notice(warning, "warning"))
     memories = review(result.memories) if review else result.memories
     if not memories:
+        if learned_from is not None:
+            store.mark_learned(learned_from, [])
         return [], result.cost
     # What the user edited is stored as edited: it never merges into an older memory.
     distilled = {id(m) for m in result.memories}
-    edited = [m for m in memories if id(m) not in distilled]
-    as_distilled = [m for m in memories if id(m) in distilled]
-    stored = {
-        id(m): r
-        for group, dedup in ((as_distilled, True), (edited, False))
-        if group
-        for m, r in zip(group, store.add_many(group, dedup=dedup), strict=True)
-    }
+    group = [m for m in memories if id(m) in distilled]
+    group += [m for m in memories if id(m) not in distilled]  # edited ones after
+    results = store.add_many(
+        group, dedup=[id(m) in distilled for m in group], learned_from=learned_from
+    )
+    stored = {id(m): r for m, r in zip(group, results, strict=True)}
     learned: list[ev.LearnedMemory] = []
     for memory in memories:
         outcome = stored[id(memory)]

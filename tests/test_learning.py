@@ -340,3 +340,42 @@ def test_large_batches_dedup_like_single_adds(store: MemoryStore, embedder, tmp_
         one_by_one.append(store.add(memory))
     assert batched == [(r.created, r.merged) for r in one_by_one]
     assert any(m for _, m in batched) and any(c for c, _ in batched)
+
+
+def test_a_run_learns_all_or_nothing(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reviewed run (one lesson as distilled, one edited) and the mark that its session
+    was learned from go into the pool in one transaction: a failure on the last write
+    leaves neither lesson nor mark, so a second try is not refused as "learned before"."""
+    import dataclasses
+
+    from mtl_tui.session import learn
+
+    other = dict(LESSON, title="Read the evaluator before writing a solution")
+
+    def review(memories: list[Memory]) -> list[Memory]:
+        edited = dataclasses.replace(memories[1], fields=dict(memories[1].fields))
+        edited.fields["content"] = "Open the grading script first; it defines done."
+        return [memories[0], edited]
+
+    before = store.count()
+    inserts = []
+    original = MemoryStore._insert
+
+    def fail_on_the_second(self: MemoryStore, *args: object) -> object:
+        inserts.append(args[1])
+        if len(inserts) == 2:
+            raise OSError("disk I/O error")
+        return original(self, *args)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MemoryStore, "_insert", fail_on_the_second)
+        with pytest.raises(OSError):
+            learn(scripted(insights_reply(LESSON, other)), store, record("success"),
+                  ["insight"], review=review, learned_from="codex:s1")  # fmt: skip
+    assert len(inserts) == 2  # the distilled lesson was written before the failure
+    assert store.count() == before and not store.learned_from("codex:s1")
+
+    ids, _ = learn(scripted(insights_reply(LESSON, other)), store, record("success"),
+                   ["insight"], review=review, learned_from="codex:s1")  # fmt: skip
+    assert store.count() == before + 2 and store.learned_from("codex:s1")
+    assert json.loads(store._meta("learned:codex:s1") or "{}")["ids"] == ids

@@ -1,6 +1,7 @@
 """Drive the installed `mtl` in a real terminal (tmux) in a temporary repository.
 
     python tests/tmux_drive.py          # prints the screens it saw; exit 1 on a failed check
+    python tests/tmux_drive.py PREPARED  # the same, with a prepared embedding model linked in
 
 It adds memories with `mtl memory add`, opens the TUI with a scripted model, types a task,
 rejects and votes in the insights panel, runs the task (approving one command, then `Y` for
@@ -56,6 +57,11 @@ def main() -> int:
         home, repo = Path(tmp) / "home", Path(tmp) / "calc"
         env = {**os.environ, "MTL_HOME": str(home)}
         repo.mkdir()
+        if len(sys.argv) > 1:  # as a user has it after the first run (tests/conftest.py)
+            from mtl_tui.memory.embed import PREPARED_DIR
+
+            (home / PREPARED_DIR).parent.mkdir(parents=True)
+            (home / PREPARED_DIR).symlink_to(Path(sys.argv[1]), target_is_directory=True)
         (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n")
         for args in (
             ["init", "-q"],

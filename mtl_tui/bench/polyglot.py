@@ -40,7 +40,9 @@ def test_command(language: str) -> str:
     """The language's test command, run at the exercise's root."""
     q = shlex.quote
     if language == "python":
-        return "python3 -m pytest -q -p no:cacheprovider"
+        # Plain pytest, as in the benchmark's own image: plugins installed here (random
+        # order, xdist, ...) would change results, and loading them costs seconds a run.
+        return "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q -p no:cacheprovider"
     if language == "go":
         return "go test ./..."
     if language == "rust":

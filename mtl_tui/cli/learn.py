@@ -256,8 +256,9 @@ def learn_from(
                     memory.origin = origin
                 return memories
 
-            ids, distill_cost = learn(model, store, record, options.kinds, notice, mark_origin)
-            store.mark_learned(history.key, ids)
+            ids, distill_cost = learn(
+                model, store, record, options.kinds, notice, mark_origin, learned_from=history.key
+            )
             progress(number, len(todo))
             report.append({
                 "path": str(history.path), "session": history.key, "outcome": record.outcome,

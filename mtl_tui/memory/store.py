@@ -225,8 +225,9 @@ class MemoryStore:
         memories: Iterable[Memory],
         progress: Progress | None = None,
         vectors: Sequence[Any] | None = None,
-        dedup: bool = True,
+        dedup: bool | Sequence[bool] = True,
         dry_run: bool = False,
+        learned_from: str | None = None,
     ) -> list[AddResult]:
         """Store memories (one transaction). An exact duplicate of a stored memory of the
         same kind is not stored again; a near-duplicate (see DEDUP_THRESHOLD) is merged
@@ -235,9 +236,14 @@ class MemoryStore:
         `vectors`, when given, are embeddings of the memories' retrieval texts made by
         this pool's model and embedding scheme (for example from a pack); otherwise they
         are computed. Dedup vectors are always computed (short texts, cheap).
-        `dry_run` works everything out and then rolls it back."""
+        `dedup` may be given per memory (False: never merged into another).
+        `learned_from` marks that session as learned from (see mark_learned) in the same
+        transaction. `dry_run` works everything out and then rolls it back."""
         embedder = self._embedder()
         cleaned = [self._clean(m) for m in memories]
+        merging = [dedup] * len(cleaned) if isinstance(dedup, bool) else list(dedup)
+        if len(merging) != len(cleaned):
+            raise ValueError("dedup needs one flag per memory")
         texts = [m.dedup_text for m in cleaned]
         if vectors is None:
             texts = [m.embedded_text for m in cleaned] + texts
@@ -252,7 +258,7 @@ class MemoryStore:
                 self._ensure_index(conn, embedder)
                 plan = (
                     self._batch_twins(conn, cleaned, dedup_vectors)
-                    if dedup and len(cleaned) > _KNN_DEDUP_UP_TO
+                    if all(merging) and len(cleaned) > _KNN_DEDUP_UP_TO
                     else None
                 )
                 pairs = zip(vectors, dedup_vectors, strict=True)
@@ -261,11 +267,14 @@ class MemoryStore:
                 ):
                     twin: int | None = None
                     if plan is None:
-                        twin = self._near_duplicate(conn, memory, twin_vector) if dedup else None
+                        if merging[index]:
+                            twin = self._near_duplicate(conn, memory, twin_vector)
                     elif (target := plan[index]) is not None:
                         where, which = target
                         twin = results[which].id if where == "batch" else which
                     results.append(self._insert(conn, memory, vector, twin_vector, twin))
+                if learned_from is not None:
+                    _mark_learned(conn, learned_from, [r.id for r in results])
                 if dry_run:
                     raise _RollBack
         except _RollBack:
@@ -488,11 +497,8 @@ class MemoryStore:
         return self._meta(f"learned:{key}") is not None
 
     def mark_learned(self, key: str, memory_ids: Sequence[int]) -> None:
-        value = json.dumps({"at": now(), "ids": list(memory_ids)})
         with self.db.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"learned:{key}", value)
-            )
+            _mark_learned(conn, key, memory_ids)
 
     def delete(self, memory_ids: Sequence[int]) -> None:
         """Delete all of `memory_ids` or, if one is unknown, none of them."""
@@ -755,6 +761,13 @@ class MemoryStore:
             "wins": int(totals[4]),
             "hidden": int(totals[5]),
         }
+
+
+def _mark_learned(conn: Any, key: str, memory_ids: Sequence[int]) -> None:
+    value = json.dumps({"at": now(), "ids": list(dict.fromkeys(memory_ids))})
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"learned:{key}", value)
+    )
 
 
 def fts_query(text: str) -> str:
