@@ -33,7 +33,7 @@ from mtl_tui.agent.model import SCRIPTED_PREFIX, import_litellm
 from mtl_tui.config import Settings, save_setting
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
-from mtl_tui.memory.embed import make_embedder
+from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
@@ -212,7 +212,7 @@ class MtlApp(App[None]):
         )
         self._from_loader(self._session_ready, session)
         if store is not None:
-            embedder = make_embedder(
+            embedder = embedder_for(
                 self.settings.embedding_model,
                 lambda message: self._from_loader(self.notify, message, timeout=10),
             )
