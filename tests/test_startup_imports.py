@@ -19,7 +19,7 @@ HEAVY = ("torch", "sentence_transformers", "transformers", "litellm", "textual",
 EMBEDDING = ("numpy", "onnxruntime", "tokenizers")
 # The command line's own parser and output, and the secret detectors (with `requests`).
 PARSER = ("typer", "rich", "pydantic")
-SCANNER = ("detect_secrets", "requests")
+SCANNER = ("detect_secrets", "requests", "mtl_tui.secret_rules")
 WATCHED = HEAVY + EMBEDDING + PARSER + SCANNER
 
 # Runs the real entry point, then reports which watched libraries the process imported.
