@@ -90,3 +90,21 @@ def test_a_scripted_run_loads_no_model_library(git_repo: Path, tmp_path: Path) -
     model = script_file(tmp_path, [DONE])
     loaded = loaded_by("run", "--yes", "--no-learn", "--model", model, "say done", cwd=git_repo)
     assert set(loaded) & set(HEAVY) <= {"git"}  # GitPython at most, for the snapshot
+
+
+def test_the_tui_imports_nothing_its_first_frame_does_not_show() -> None:
+    # The models load in background threads; markdown-it comes with the first reply.
+    code = (
+        "import json, sys; import mtl_tui.ui.app; "
+        f"print(json.dumps(sorted(m for m in {(*WATCHED, 'markdown_it')!r} if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout))
+    assert loaded - {"textual"} <= set(PARSER)  # the first frame needs Textual, nothing more

@@ -60,7 +60,8 @@ class _TuiByDefault(TyperGroup):
                     f'(To start a task with this text: mtl -- "{args[0]}")'
                 )
             args = ["tui", *args]
-        _preload_embedder(args)
+        if not ctx.resilient_parsing:  # not while the shell completes a word
+            _preload_embedder(args)
         return super().parse_args(ctx, args)
 
     def _typo(self, word: str, names: list[str]) -> str | None:
