@@ -39,7 +39,8 @@ _Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 
 
 class _Fields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Schemas are built on first validation: a command that only reads the pool never pays.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class InsightFields(_Fields):

@@ -17,7 +17,18 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
-from mtl_tui import secret_rules as rules
+
+class _Rules:
+    """secret_rules compiles a few hundred patterns when imported: that happens the first
+    time some text needs them, not in every command that merely imports this module."""
+
+    def __getattr__(self, name: str) -> Any:
+        from mtl_tui import secret_rules
+
+        return getattr(secret_rules, name)
+
+
+rules = _Rules()
 
 REDACTED = "[REDACTED]"
 

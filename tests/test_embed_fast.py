@@ -15,7 +15,7 @@ from mtl_tui.memory.embed import (
     SentenceTransformerEmbedder,
     make_embedder,
 )
-from mtl_tui.memory.embed_onnx import MANIFEST_FILE, MODEL_FILE
+from mtl_tui.memory.embed_onnx import MANIFEST_FILE, MODEL_FILE, WEIGHTS_FILE
 from mtl_tui.memory.store import MemoryStore
 from tests.conftest import insight, run_mtl
 from tests.test_store import POOL
@@ -86,6 +86,21 @@ def _own_copy(home: Path) -> Path:
     return folder
 
 
+def test_a_folder_prepared_with_the_weights_inside_the_graph_still_loads(
+    mtl_home: Path, embedder: DefaultModelEmbedder
+) -> None:
+    import onnx
+
+    folder = _own_copy(mtl_home)  # as the previous release prepared it: one model.onnx
+    model = onnx.load(str(folder / MODEL_FILE))  # with its external weights read in
+    (folder / WEIGHTS_FILE).unlink()
+    onnx.save_model(model, str(folder / MODEL_FILE))
+    assert (folder / MODEL_FILE).stat().st_size > 80_000_000
+    old = DefaultModelEmbedder()
+    assert np.allclose(old.embed(TEXTS), embedder.embed(TEXTS), atol=1e-6)
+    assert old.backend == "onnx"
+
+
 def test_a_broken_prepared_model_falls_back_with_a_notice(mtl_home: Path) -> None:
     folder = _own_copy(mtl_home)
     (folder / MODEL_FILE).write_bytes(b"not an onnx model")
@@ -117,6 +132,9 @@ def test_a_missing_prepared_model_is_prepared_with_a_progress_line(
     assert len(notices) == 1 and notices[0].startswith("Preparing the fast embedding model")
     manifest = json.loads((mtl_home / PREPARED_DIR / MANIFEST_FILE).read_text())
     assert manifest["agreement"] >= 0.9999
+    # the weights lie beside the graph, where ONNX Runtime maps them (a faster start)
+    assert (mtl_home / PREPARED_DIR / MODEL_FILE).stat().st_size < 1_000_000
+    assert (mtl_home / PREPARED_DIR / WEIGHTS_FILE).stat().st_size > 80_000_000
     assert not list((mtl_home / PREPARED_DIR).parent.glob(".*"))  # no half-made folder left
 
 

@@ -10,14 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from mtl_tui.memory import packs
+from mtl_tui.memory.store import MemoryStore
 from tests.conftest import DONE, script_file
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "litellm", "textual", "git")
+# What only embedding needs: a command that embeds nothing loads none of it.
+EMBEDDING = ("numpy", "onnxruntime", "tokenizers")
+# The command line's own parser and output, and the secret detectors (with `requests`).
+PARSER = ("typer", "rich", "pydantic")
+SCANNER = ("detect_secrets", "requests", "mtl_tui.secret_rules")
+WATCHED = HEAVY + EMBEDDING + PARSER + SCANNER
 
-# Runs the real entry point, then reports which heavy libraries the process imported.
+# Runs the real entry point, then reports which watched libraries the process imported.
 PROBE = f"""
 import atexit, json, sys
-heavy = {HEAVY!r}
+heavy = {WATCHED!r}
 atexit.register(lambda: sys.stderr.write(
     "\\nLOADED " + json.dumps(sorted(m for m in heavy if m in sys.modules)) + "\\n"))
 sys.argv = ["mtl", *sys.argv[1:]]
@@ -44,20 +52,59 @@ def loaded_by(*args: str, cwd: Path | None = None) -> list[str]:
 @pytest.mark.parametrize(
     "args",
     [
-        ["--version"],
         ["memory", "add", "--title", "Quote shell variables so paths with spaces survive"],
         ["memory", "search", "a script breaks on folder names with spaces"],
-        ["memory", "list"],
-        ["memory", "stats"],
         ["doctor"],
+        ["--help"],
+        ["memory", "--help"],
     ],
     ids=lambda args: " ".join(args[:2]),
 )
 def test_memory_commands_load_no_heavy_library(args: list[str]) -> None:
-    assert loaded_by(*args) == []
+    assert not set(loaded_by(*args)) & set(HEAVY)
+
+
+def test_version_loads_no_parser_at_all() -> None:
+    assert loaded_by("--version") == []
+
+
+@pytest.mark.parametrize(
+    "args", [["memory", "list"], ["memory", "stats"], ["memory", "show", "1"], ["pack", "--help"]]
+)
+def test_commands_that_embed_nothing_load_no_embedding_runtime(args: list[str]) -> None:
+    if args[1] == "show":
+        loaded_by("memory", "add", "--title", "Read the failing test before editing code")
+    assert not set(loaded_by(*args)) & set(HEAVY + EMBEDDING + SCANNER)
+
+
+def test_searching_the_starter_pack_loads_no_secret_scanner(store: MemoryStore) -> None:
+    # Trust of the shipped starter items is decided from the file's own hashes: scrubbing
+    # the whole pack (and importing detect-secrets with requests) is not on the search path.
+    assert packs.import_starter(store).added
+    store.close()
+    loaded = loaded_by("memory", "search", "a shell script breaks when a folder has spaces")
+    assert not set(loaded) & set(HEAVY + SCANNER)
 
 
 def test_a_scripted_run_loads_no_model_library(git_repo: Path, tmp_path: Path) -> None:
     model = script_file(tmp_path, [DONE])
     loaded = loaded_by("run", "--yes", "--no-learn", "--model", model, "say done", cwd=git_repo)
-    assert set(loaded) <= {"git"}  # GitPython at most, for the snapshot
+    assert set(loaded) & set(HEAVY) <= {"git"}  # GitPython at most, for the snapshot
+
+
+def test_the_tui_imports_nothing_its_first_frame_does_not_show() -> None:
+    # The models load in background threads; markdown-it comes with the first reply.
+    code = (
+        "import json, sys; import mtl_tui.ui.app; "
+        f"print(json.dumps(sorted(m for m in {(*WATCHED, 'markdown_it')!r} if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout))
+    assert loaded - {"textual"} <= set(PARSER)  # the first frame needs Textual, nothing more

@@ -86,6 +86,16 @@ def test_the_shipped_starter_is_trusted_by_content_under_any_name(
     assert not trust.trusted(store.get(changed.added[0]))
 
 
+def test_the_shipped_starter_stores_as_shipped_so_trust_needs_no_scrubbing() -> None:
+    # is_starter() looks up the file's own hashes before scrubbing the pack (slow): every
+    # shipped item must survive the scrubbing boundary unchanged, and both sets agree.
+    shipped = json.loads(packs.starter_path().read_text())["items"]
+    for item in shipped:
+        assert trust.stored_fields(item["kind"], item["fields"]) == item["fields"], item["id"]
+    assert set(trust._shipped(stored=False)) == set(trust._shipped(stored=True))
+    assert len(trust.starter_hashes()) == len(shipped)
+
+
 def test_the_prompt_marks_imported_items_and_drops_their_claims(
     store: MemoryStore, tmp_path: Path
 ) -> None:

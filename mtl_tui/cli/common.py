@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from mtl_tui.config import Settings, load_settings
-from mtl_tui.memory.embed import make_embedder
+from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.store import MemoryStore
 
 PIPE_WIDTH = 4096  # output that is not a terminal is not wrapped (logs, grep, files)
@@ -48,7 +48,7 @@ def open_store(cfg: Settings | None = None, embed: bool = False) -> Iterator[Mem
     """The user's pool; with `embed`, an embedder of the configured model attached
     (refused early, before the model loads, if the pool was built with another)."""
     cfg = cfg or settings()
-    embedder = make_embedder(cfg.embedding_model, notice) if embed else None
+    embedder = embedder_for(cfg.embedding_model, notice) if embed else None
     store = MemoryStore.open(embedder=embedder)
     try:
         if embedder is not None:

@@ -14,8 +14,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mtl_tui.cli.choices import KindChoice
 from mtl_tui.cli.common import err, out, print_json
-from mtl_tui.cli.memory import KindChoice
 from mtl_tui.errors import MtlError
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mtl_tui.cli.choices import KindChoice
 from mtl_tui.cli.common import (
     err,
     notice,
@@ -30,13 +31,6 @@ app = typer.Typer(
     help="List, search, show, add, rate and delete memories in your pool.",
     no_args_is_help=True,
 )
-
-
-class KindChoice(StrEnum):
-    insight = "insight"
-    summary = "summary"
-    workflow = "workflow"
-    trajectory = "trajectory"
 
 
 class Direction(StrEnum):

@@ -166,12 +166,22 @@ def _refuse_foreign(conn: Any, path: Path) -> None:
         )
 
 
-def load_vec(conn: Any) -> str:
-    import sqlite_vec
+def vec_loadable_path() -> str:
+    """sqlite-vec's extension file, found without importing its package (which imports
+    numpy, a fifth of a second that a command opening the pool may not need)."""
+    from importlib.util import find_spec
 
+    spec = find_spec("sqlite_vec")
+    if spec is None or spec.origin is None:
+        raise PoolError("sqlite-vec is not installed (pip install sqlite-vec)")
+    # What sqlite_vec.loadable_path() returns; SQLite adds the platform's suffix.
+    return os.path.normpath(os.path.join(os.path.dirname(spec.origin), "vec0"))
+
+
+def load_vec(conn: Any) -> str:
     try:
         conn.enable_load_extension(True)
-        sqlite_vec.load(conn)
+        conn.load_extension(vec_loadable_path())
         conn.enable_load_extension(False)
     except Exception as exc:
         raise PoolError(f"sqlite-vec could not be loaded: {exc}") from exc

@@ -107,6 +107,20 @@ def prepared_dir() -> Path:
     return paths.data_dir() / PREPARED_DIR
 
 
+def prepared_is_current(name: str) -> bool:
+    """Whether `name` runs on the fast path from a complete preparation of the weights
+    installed now (so loading it prepares nothing)."""
+    if name not in _OFFLINE_ALIASES:
+        return False
+    from mtl_tui.memory.embed_onnx import PreparedModelError, read_manifest, source_fingerprint
+
+    try:
+        manifest = read_manifest(prepared_dir())
+    except PreparedModelError:
+        return False
+    return manifest.get("source_fingerprint") == source_fingerprint(Path(resolve_model_path(name)))
+
+
 class DefaultModelEmbedder:
     """all-MiniLM-L6-v2 through ONNX Runtime; prepared on first use (torch is imported that
     once), and through sentence-transformers, with a notice, when that cannot be done."""

@@ -17,6 +17,7 @@ from mtl_tui.memory.embed_onnx import (
     MANIFEST_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
+    WEIGHTS_FILE,
     OnnxEmbedder,
     source_fingerprint,
 )
@@ -100,6 +101,7 @@ def _export(source: Path, work: Path, name: str) -> dict[str, Any]:
                 opset_version=17,
                 dynamo=False,
             )
+        _weights_apart(work / MODEL_FILE)
     except Exception as exc:
         raise MtlError(f"exporting {name} to ONNX failed: {exc}") from exc
 
@@ -116,6 +118,7 @@ def _export(source: Path, work: Path, name: str) -> dict[str, Any]:
         "max_seq_length": max_length,
         "source": str(source),
         "source_fingerprint": source_fingerprint(source),
+        "weights": WEIGHTS_FILE,
         "torch": torch.__version__,
     }
     (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -131,3 +134,19 @@ def _export(source: Path, work: Path, name: str) -> dict[str, Any]:
     manifest["agreement"] = round(agreement, 6)
     (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
+
+
+def _weights_apart(model_file: Path) -> None:
+    """Move the weights out of the graph into WEIGHTS_FILE: ONNX Runtime then maps them
+    instead of parsing 90 MB of protobuf, and a session starts with about half the CPU."""
+    import onnx
+
+    model = onnx.load(str(model_file))
+    onnx.save_model(
+        model,
+        str(model_file),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=WEIGHTS_FILE,
+        size_threshold=1024,
+    )

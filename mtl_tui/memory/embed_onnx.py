@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 MODEL_FILE = "model.onnx"
+#: The weights, beside the graph (folders prepared before it have them inside MODEL_FILE).
+WEIGHTS_FILE = "model.data"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 #: Bumped when the folder layout or the export changes: older folders are prepared again.

@@ -54,7 +54,7 @@ _Language = Field(min_length=1, max_length=40, pattern=r"^[^\s\x00-\x1f\x7f]+$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built when a pack is read
 
 
 class PackEmbedding(_Strict):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mtl_tui.agent.model import Model
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.memory.trust import pack_name, trusted
 from mtl_tui.prompts import render
 from mtl_tui.records import Memory
+
+if TYPE_CHECKING:
+    from mtl_tui.agent.model import Model
 
 
 def task_query(task: str, languages: Sequence[str]) -> str:

@@ -31,25 +31,31 @@ def stored_fields(kind: str, fields: dict[str, object]) -> dict[str, object]:
 
 
 @cache
-def starter_items() -> dict[str, Memory]:
-    """The shipped starter pack's items by content hash, as in the file and as stored in a
-    pool (scrubbed and validated)."""
+def _shipped(stored: bool) -> dict[str, Memory]:
+    """The shipped starter pack's items by content hash: as in the file, or as a pool
+    stores them (scrubbed and validated)."""
     try:
         data = json.loads(starter_path().read_text(encoding="utf-8"))
         found: dict[str, Memory] = {}
         for item in data["items"]:
-            for fields in (item["fields"], stored_fields(item["kind"], item["fields"])):
-                memory = Memory(
-                    kind=item["kind"],
-                    fields=fields,
-                    tags=item.get("tags", []),
-                    languages=item.get("languages", []),
-                    origin=STARTER_ORIGIN,
-                )
-                found[memory.content_hash] = memory
+            fields = item["fields"]
+            memory = Memory(
+                kind=item["kind"],
+                fields=stored_fields(item["kind"], fields) if stored else fields,
+                tags=item.get("tags", []),
+                languages=item.get("languages", []),
+                origin=STARTER_ORIGIN,
+            )
+            found[memory.content_hash] = memory
         return found
     except (OSError, ValueError, KeyError, TypeError):
         return {}  # no shipped pack, no trusted imports
+
+
+def starter_items() -> dict[str, Memory]:
+    """The shipped starter pack's items by content hash, as in the file and as stored in a
+    pool (scrubbed and validated)."""
+    return {**_shipped(stored=False), **_shipped(stored=True)}
 
 
 def starter_hashes() -> frozenset[str]:
@@ -57,7 +63,11 @@ def starter_hashes() -> frozenset[str]:
 
 
 def is_starter(memory: Memory) -> bool:
-    return memory.content_hash in starter_items()
+    # The file's own hashes first: scrubbing the whole pack loads the secret detectors (a
+    # few tenths of a second), and the shipped items store unchanged (a test holds that).
+    return memory.content_hash in _shipped(stored=False) or (
+        memory.content_hash in _shipped(stored=True)
+    )
 
 
 def trusted(memory: Memory) -> bool:

@@ -1,9 +1,10 @@
 """`mtl` in any repository: the Textual app around the core session.
 
-The first frame never waits for litellm or the embedding model: a background thread loads
-them while the user types (the panel follows as soon as the embedding model is in, litellm
-comes after); a task submitted meanwhile starts once both are ready. Quitting never waits for
-that thread: it is a daemon, abandoned at exit."""
+The first frame never waits for litellm or the embedding model: a background thread, started
+before the screen is composed, opens the pool and loads them while the user types (the panel
+follows as soon as the embedding model is in, litellm comes after); a task submitted
+meanwhile starts once both are ready. Quitting never waits for that thread: it is a daemon,
+abandoned at exit."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from mtl_tui.agent.model import SCRIPTED_PREFIX, import_litellm
 from mtl_tui.config import Settings, save_setting
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
-from mtl_tui.memory.embed import make_embedder
+from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
@@ -120,6 +121,9 @@ class MtlApp(App[None]):
         self._destructive = ""  # why the next question asks even in auto mode
         self._diff_ready = False
         self._undo_ready = False
+        self._mounted = False  # until then the loader's results wait in `_early`
+        self._early: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+        self._handover = threading.Lock()
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -134,6 +138,11 @@ class MtlApp(App[None]):
             id="prompt", placeholder="Describe a task · enter runs it · ctrl+j newline"
         )
         yield Footer()
+
+    def on_load(self) -> None:
+        # Before compose and the first frame: the pool, the repository and the (preloaded)
+        # embedding model are being readied while the screen is built.
+        threading.Thread(target=self._load_runtime, name="mtl-runtime", daemon=True).start()
 
     def on_mount(self) -> None:
         loaded = load_themes()
@@ -157,7 +166,10 @@ class MtlApp(App[None]):
         self._update_insights_line()
         if report := os.environ.get("MTL_FIRST_FRAME_REPORT"):  # tests/bench_tui.py
             self.call_after_refresh(self._report_first_frame, Path(report))
-        threading.Thread(target=self._load_runtime, name="mtl-runtime", daemon=True).start()
+        with self._handover:
+            self._mounted, early = True, self._early
+        for callback, args, kwargs in early:
+            callback(*args, **kwargs)
 
     def _report_first_frame(self, path: Path) -> None:
         path.write_text(f"{time.time()}\n")
@@ -179,7 +191,12 @@ class MtlApp(App[None]):
                 self.notify(str(exc), severity="error")
 
     def _from_loader(self, callback: Any, *args: Any, **kwargs: Any) -> None:
-        """Hand a result to the app, unless it has already quit (the loader is abandoned)."""
+        """Hand a result to the app (kept until it is mounted), unless it has already quit
+        (the loader is abandoned)."""
+        with self._handover:
+            if not self._mounted:
+                self._early.append((callback, args, kwargs))
+                return
         if self.is_running:
             with contextlib.suppress(RuntimeError):  # it closed between check and call
                 self.call_from_thread(callback, *args, **kwargs)
@@ -212,7 +229,7 @@ class MtlApp(App[None]):
         )
         self._from_loader(self._session_ready, session)
         if store is not None:
-            embedder = make_embedder(
+            embedder = embedder_for(
                 self.settings.embedding_model,
                 lambda message: self._from_loader(self.notify, message, timeout=10),
             )

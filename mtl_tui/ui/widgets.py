@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.syntax import Syntax
@@ -24,7 +25,6 @@ from textual.widgets import (
     Input,
     ListItem,
     ListView,
-    Markdown,
     Static,
     TextArea,
 )
@@ -32,6 +32,9 @@ from textual.widgets import (
 from mtl_tui.agent.loop import Decision
 from mtl_tui.memory.rank import Hit
 from mtl_tui.records import Memory
+
+if TYPE_CHECKING:
+    from textual.widgets import Markdown
 
 FOLD_LINES = 12
 LIVE_LINES = 8  # lines of a running command's output shown under the spinner
@@ -496,6 +499,9 @@ class Conversation(VerticalScroll, can_focus=False):
         self._add(Note(Text(text), classes=f"note {level}"))
 
     def start_reply(self) -> None:
+        # Imported at the first reply: markdown-it is a tenth of the time to the first frame.
+        from textual.widgets import Markdown
+
         self._reply_text = ""
         self._reply = Markdown("", classes="reply")
         self._add(self._reply)
