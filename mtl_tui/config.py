@@ -29,6 +29,12 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 # own floor; -1 turns the floor off, and with it the relative cut of memory/rank.py.
 DEFAULT_FLOOR = 0.44
 
+# The memory section's size budget, in characters of memory items (about 4 characters a
+# token: ~1,000 tokens). Three typical insights take 600-1,500 characters, so the default
+# top_k never meets it; larger top_k or long lessons do. What does not fit is left out and
+# named (panel, trajectory, `mtl run` output), never cut silently. 0 turns it off.
+DEFAULT_BUDGET_CHARS = 4000
+
 # Environment variable -> top-level setting it overrides.
 ENV_OVERRIDES = {
     "MTL_MODEL": "model",
@@ -64,6 +70,11 @@ class MemorySettings(_Section):
         ge=-1.0,
         le=1.0,
         description="least relevance a memory needs to reach the prompt (-1: no floor, no cut)",
+    )
+    budget_chars: int = Field(
+        DEFAULT_BUDGET_CHARS,
+        ge=0,
+        description="most characters of memory items in the prompt; 0 means no budget",
     )
 
 

@@ -107,6 +107,7 @@ class ShownMemory:
     accepted: bool
     trusted: bool  # False: imported from a pack that is not trusted by default
     label: str | None = None  # [M1]... in the prompt, for accepted memories
+    conflict: str | None = None  # "conflicts with #N (kept: more evidence)"
 
 
 @dataclass
@@ -120,7 +121,7 @@ class MemoriesRetrieved(Event):
 class LearnedMemory:
     id: int
     title: str
-    how: str  # stored | merged | same
+    how: str  # stored | merged | same | agreed | refined | contradicts
 
 
 @dataclass

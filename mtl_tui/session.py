@@ -21,9 +21,12 @@ from mtl_tui.agent.trajectory import Trajectory
 from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
 from mtl_tui.memory.distill import RunRecord, distill, judge
+from mtl_tui.memory.edit import EditReport, apply_learning, plan_edits
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import (
+    LeftOut,
     Retrieval,
+    fit_budget,
     label,
     memory_section,
     plan_query,
@@ -41,6 +44,7 @@ Verdict = Callable[[], str | None]  # asks the user: "success", "failure" or Non
 Review = Callable[[list[Memory]], list[Memory]]  # the user keeps, edits or drops memories
 
 _NO_LEARNING = {"model_error", "interrupted"}
+_RETRIEVALS_KEPT = 8
 
 
 @dataclass
@@ -62,6 +66,8 @@ class RunSummary:
     languages: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     duration: float = 0.0  # seconds, from the start of the run to the stored memories
+    edits: dict[str, Any] = field(default_factory=dict)  # pool edits: applied, refused
+    left_out: list[dict[str, Any]] = field(default_factory=list)  # relevant, not in the prompt
 
     @property
     def completed(self) -> bool:
@@ -102,6 +108,7 @@ class Session:
         self.agent: Agent | None = None
         self._accepted: list[Hit] = []
         self._extra_cost = 0.0
+        self._retrievals: dict[str, Retrieval] = {}
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -133,7 +140,18 @@ class Session:
         if (mode or self.settings.memory.query) == "plan":
             query, cost = plan_query(self.model(), task, self.repo_name, self.languages)
             self._extra_cost += cost
-        return retrieve(self.store, query, k=k, kind=kind, floor=self.settings.memory.floor)
+        found = retrieve(self.store, query, k=k, kind=kind, floor=self.settings.memory.floor)
+        # what a run of this task leaves out, and why (the TUI retrieves as the user types:
+        # only the latest few are kept)
+        self._retrievals.pop(task.strip(), None)
+        self._retrievals[task.strip()] = found
+        while len(self._retrievals) > _RETRIEVALS_KEPT:
+            self._retrievals.pop(next(iter(self._retrievals)))
+        return found
+
+    def fit_budget(self, accepted: Sequence[Hit]) -> tuple[list[Hit], list[LeftOut]]:
+        """The accepted hits that fit the prompt's memory budget, and those that do not."""
+        return fit_budget(accepted, self.settings.memory.budget_chars)
 
     # -- the run ----------------------------------------------------------------------
 
@@ -163,11 +181,18 @@ class Session:
             branch=repo.branch if repo else None,
         )
         trajectory.warnings = self.warnings
+        accepted, left_out = self._left_out(task, retrieved, accepted)
+        trajectory.left_out = [item.to_dict() for item in left_out]
         trajectory.retrieved = [h.memory.id for h in retrieved if h.memory.id is not None]
         trajectory.accepted = [h.memory.id for h in accepted if h.memory.id is not None]
         self._accepted = list(accepted)
         if retrieved:
             self.emit(ev.MemoriesRetrieved(shown_memories(retrieved, accepted)))
+        for item in left_out:
+            if item.reason != "below floor":
+                memory = item.hit.memory
+                self.emit(ev.Notice(f"left out of the prompt: #{memory.id} “{memory.title}” "
+                                    f"({item.reason}: {item.detail})"))  # fmt: skip
         agent = Agent(
             model=model,
             env=LocalShell(self.root, timeout=self.settings.agent.command_timeout),
@@ -234,8 +259,12 @@ class Session:
                 trajectory.id, trajectory.retrieved, trajectory.accepted, outcome
             )
         stopped = self.cancel.is_set()  # interrupted after the agent, e.g. at the verdict
+        edits: dict[str, Any] = {"applied": [], "refused": []}
         if learn and self.store is not None and status not in _NO_LEARNING and not stopped:
-            trajectory.learned = self._learn(record, review)
+            learned = self._learn(record, review)
+            trajectory.learned = learned.ids
+            edits = learned.edits.to_dict()
+            trajectory.edits = edits
         trajectory.cost += self._extra_cost
         self._extra_cost = 0.0
         trajectory.save()
@@ -257,7 +286,21 @@ class Session:
             languages=list(self.languages),
             changed_files=changed,
             duration=round(time.monotonic() - started, 3),
+            edits=edits,
+            left_out=list(trajectory.left_out),
         )
+
+    def _left_out(
+        self, task: str, retrieved: Sequence[Hit], accepted: Sequence[Hit]
+    ) -> tuple[list[Hit], list[LeftOut]]:
+        """The accepted hits that fit the budget, and every relevant memory this run leaves
+        out: over budget, and what the retrieval for this task left out (superseded,
+        conflict, below floor)."""
+        fitting, over = self.fit_budget(accepted)
+        found = self._retrievals.get(task.strip())
+        shown = {h.memory.id for h in retrieved}
+        earlier = [i for i in found.left_out_all() if i.hit.memory.id not in shown] if found else []
+        return fitting, [*over, *earlier]
 
     def _approve(self, command: str) -> Decision:
         """The policy first (auto mode, --yes); the face's approver when it must ask."""
@@ -354,7 +397,7 @@ class Session:
         self.emit(ev.Notice(f"judge: {outcome}"))
         return outcome, "judge"
 
-    def _learn(self, record: RunRecord, review: Review | None) -> list[int]:
+    def _learn(self, record: RunRecord, review: Review | None) -> Learned:
         assert self.store is not None
 
         def emit(event: ev.Event) -> None:
@@ -364,9 +407,9 @@ class Session:
                 self.emit(event)
 
         kinds = self.settings.memory.distill_kinds
-        ids, cost = learn(self.model(), self.store, record, kinds, emit, review)
-        self._extra_cost += cost
-        return ids
+        learned = learn(self.model(), self.store, record, kinds, emit, review)
+        self._extra_cost += learned.cost
+        return learned
 
 
 def accepted_by_default(hits: Sequence[Hit], trust_imported: bool = False) -> list[Hit]:
@@ -389,6 +432,7 @@ def shown_memories(retrieved: Sequence[Hit], accepted: Sequence[Hit]) -> list[ev
             accepted=hit.memory.id in labels,
             trusted=trusted(hit.memory),
             label=labels.get(hit.memory.id),
+            conflict=hit.conflict,
         )
         for hit in retrieved
     ]
@@ -414,33 +458,50 @@ def learn(
     emit: ev.Emit = ev.ignore,
     review: Review | None = None,
     learned_from: str | None = None,
-) -> tuple[list[int], float]:
-    """Distill memories from one run and store them (near-duplicates merge), all in one
-    transaction together with the mark that session `learned_from` was learned from.
-    Returns the stored ids and the cost of the model calls."""
+) -> Learned:
+    """Distill memories from one run and store them: insights as the model's edits of
+    the pool (memory/edit.py), other kinds and the user's edits as plain adds
+    (near-duplicates merge). Everything is written in one transaction, together with
+    the mark that session `learned_from` was learned from. Returns the stored ids, the
+    cost of the model calls and the pool edits applied and refused."""
     result = distill(model, record, kinds)
     for warning in result.warnings:
         emit(ev.Notice(warning, "warning"))
     memories = review(result.memories) if review else result.memories
-    if not memories:
-        if learned_from is not None:
-            store.mark_learned(learned_from, [])
-        return [], result.cost
     # What the user edited is stored as edited: it never merges into an older memory.
     distilled = {id(m) for m in result.memories}
-    group = [m for m in memories if id(m) in distilled]
-    group += [m for m in memories if id(m) not in distilled]  # edited ones after
-    results = store.add_many(
-        group, dedup=[id(m) in distilled for m in group], learned_from=learned_from
+    to_edit = [m for m in memories if id(m) in distilled and m.kind == "insight"]
+    plain = [m for m in memories if id(m) in distilled and m.kind != "insight"]
+    plain += [m for m in memories if id(m) not in distilled]  # edited ones after
+    plan = plan_edits(model, store, to_edit, record)  # the model call, before any write
+    results, edits = apply_learning(
+        store, plain, [id(m) in distilled for m in plain], plan, record.run_id, learned_from
     )
-    stored = {id(m): r for m, r in zip(group, results, strict=True)}
+    stored = {id(m): r for m, r in zip(plain, results, strict=True)}
     learned: list[ev.LearnedMemory] = []
+    for applied in edits.applied:
+        emit(ev.Notice(applied.describe()))
+        learned.append(ev.LearnedMemory(applied.id, applied.title, applied.how))
+    for refusal in edits.refused:
+        what = f"operation '{refusal.op}'" if refusal.op else "pool edit"
+        emit(ev.Notice(f"{what} refused, nothing changed: {refusal.reason}", "warning"))
+    ids = list(edits.ids)
     for memory in memories:
+        if id(memory) not in stored:
+            continue
         outcome = stored[id(memory)]
         verb = "merged into" if outcome.merged else "stored as" if outcome.created else "same as"
         mark = ", your edit" if id(memory) not in distilled else ""
         emit(ev.Notice(f"learned: “{memory.title}” ({verb} #{outcome.id}{mark})"))
         how = "merged" if outcome.merged else "stored" if outcome.created else "same"
         learned.append(ev.LearnedMemory(outcome.id, memory.title, how))
+        ids.append(outcome.id)
     emit(ev.MemoriesLearned(learned))
-    return list(dict.fromkeys(stored[id(m)].id for m in memories)), result.cost
+    return Learned(list(dict.fromkeys(ids)), result.cost + edits.cost, edits)
+
+
+@dataclass
+class Learned:
+    ids: list[int]
+    cost: float
+    edits: EditReport

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,7 @@ class Plan:
     text: str = ""
     status: int = 200
     seconds: float = 0.0
+    answer: Callable[[str], str] | None = None  # a reply made from the request's last message
 
 
 def reply(text: str) -> Plan:
@@ -27,6 +29,12 @@ def reply(text: str) -> Plan:
 
 def status(code: int, text: str = "planned failure") -> Plan:
     return Plan("status", text=text, status=code)
+
+
+def answer(make: Callable[[str], str]) -> Plan:
+    """A reply computed from the request (its last message's text), for replies that
+    must name what the client showed, such as labels."""
+    return Plan("reply", answer=make)
 
 
 def hang(seconds: float = 30.0) -> Plan:
@@ -77,10 +85,13 @@ class FakeOpenAI:
                         },
                     )
                     return
+                text = plan.text
+                if plan.answer is not None:
+                    text = plan.answer(str(body["messages"][-1].get("content", "")))
                 if body.get("stream"):
-                    self._stream(plan.text, body)
+                    self._stream(text, body)
                 else:
-                    self._json(200, _completion(plan.text, body))
+                    self._json(200, _completion(text, body))
 
             def _json(self, code: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

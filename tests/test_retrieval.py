@@ -195,7 +195,7 @@ def test_a_pool_from_the_first_release_migrates_forward_losing_nothing(
         assert store.count() == 3
     finally:
         store.close()
-    assert dbmod.SCHEMA_VERSION == 3
+    assert dbmod.SCHEMA_VERSION >= 3  # later steps are appended after the one tested here
 
 
 # -- dedup on titles, with whole lessons ------------------------------------------------------

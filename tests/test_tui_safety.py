@@ -35,14 +35,17 @@ def footer_keys(app: MtlApp) -> set[str]:
     return {b.binding.action for b in app.screen.active_bindings.values() if b.binding.show}
 
 
+ADD_IT = '{"operations": [{"op": "add", "lesson": "C1"}]}'  # the pool-edit reply
+
+
 async def test_auto_approval_lasts_one_run_and_destructive_commands_still_ask(
     git_repo: Path, pool: list[int], tmp_path: Path
 ) -> None:
     replies = [
         bash("echo first >> src/util.py"), bash("echo made > scratch.txt && rm scratch.txt"),
         bash("rm -rf src"),
-        DONE, insights_reply(LESSON),  # first task
-        bash("echo again"), DONE, insights_reply(LESSON),  # second task
+        DONE, insights_reply(LESSON), ADD_IT,  # first task (the pool holds a neighbour)
+        bash("echo again"), DONE, insights_reply(LESSON), ADD_IT,  # second task
     ]  # fmt: skip
     app = make_app(git_repo, replies, tmp_path)
     async with app.run_test(size=SMALL) as pilot:

@@ -90,6 +90,8 @@ def main() -> int:
                 "description": "Operator slips give plausible but wrong results.",
                 "content": "Read the body, then run a one-line check with known inputs.",
                 "tags": ["debugging"]}]}),
+            # the pool holds a neighbour of that lesson (the one-line check): the pool edit
+            json.dumps({"operations": [{"op": "add", "lesson": "C1"}]}),
             "List the files.\n```bash\nls\n```",
         ]))  # fmt: skip
         # Textual sizes itself from COLUMNS/LINES when set: let the tmux window decide.

@@ -55,9 +55,10 @@ def memory_line(memory: ev.ShownMemory) -> str:
         state = f"imported ({memory.origin}): not used unless trusted"
     else:
         state = "not used"
+    conflict = f" ({memory.conflict})" if memory.conflict else ""
     return (
         f"- #{memory.id} {memory.title} — {memory.kind}, {where}, "
-        f"similarity {memory.similarity:.2f}: {state}"
+        f"similarity {memory.similarity:.2f}: {state}{conflict}"
     )
 
 
@@ -191,6 +192,7 @@ class TurnTranslator:
                 "accepted": m.accepted,
                 "trusted": m.trusted,
                 "label": m.label,
+                "conflict": m.conflict,
             }
             for m in memories
         ]

@@ -61,6 +61,10 @@ class Trajectory:
     retrieved: list[int] = field(default_factory=list)
     accepted: list[int] = field(default_factory=list)
     learned: list[int] = field(default_factory=list)
+    # relevant memories not in the prompt, each with its reason (over budget, conflict,
+    # superseded, below floor), and the pool edits distillation applied and refused
+    left_out: list[dict[str, Any]] = field(default_factory=list)
+    edits: dict[str, Any] = field(default_factory=dict)
     outcome: str | None = None
     snapshot_before: str | None = None
     snapshot_after: str | None = None

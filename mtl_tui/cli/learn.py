@@ -256,13 +256,14 @@ def learn_from(
                     memory.origin = origin
                 return memories
 
-            ids, distill_cost = learn(
+            learned = learn(
                 model, store, record, options.kinds, notice, mark_origin, learned_from=history.key
             )
             progress(number, len(todo))
             report.append({
                 "path": str(history.path), "session": history.key, "outcome": record.outcome,
-                "outcome_source": source, "learned": ids, "cost": round(cost + distill_cost, 6),
+                "outcome_source": source, "learned": learned.ids,
+                "cost": round(cost + learned.cost, 6), "edits": learned.edits.to_dict(),
             })  # fmt: skip
     _summary(report, len(unique), options.as_json)
     return report

@@ -72,11 +72,13 @@ def _table(rows: list[Memory] | list[Hit], title: str) -> Table:
         memory = row.memory if isinstance(row, Hit) else row
         last = f"{row.similarity:.2f}" if isinstance(row, Hit) else escape(memory.origin)
         imported = isinstance(row, Hit) and not row.trusted
+        conflict = row.conflict if isinstance(row, Hit) else None
         table.add_row(
             str(memory.id),
             memory.kind,
             escape(memory.title)
-            + (f" [yellow](imported: {escape(memory.origin)})[/]" if imported else ""),
+            + (f" [yellow](imported: {escape(memory.origin)})[/]" if imported else "")
+            + (f" [magenta]({conflict})[/]" if conflict else ""),
             ", ".join(memory.languages) or "any",
             memory.outcome,
             _votes(memory),
@@ -141,6 +143,9 @@ def search(
         out.print("Nothing relevant found." + (below if found.below else ""))
         return
     out.print(_table(hits, f"Best {len(hits)} for “{escape(query)}”"))
+    for item in found.left_out:
+        err.print(f"Left out: #{item.hit.memory.id} {escape(item.hit.memory.title)} "
+                  f"({item.reason}: {escape(item.detail)})")  # fmt: skip
     if found.below:
         err.print(below.strip(" ()").capitalize() + ".")
 
@@ -150,11 +155,13 @@ def show(
     memory_id: Annotated[int, typer.Argument(metavar="ID")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one memory in full."""
+    """Show one memory in full, with its history: the runs that added, agreed with,
+    refined or contradicted it."""
     with open_store() as store:
         memory = store.get(memory_id)
+        links = [link.to_dict() for link in store.links_of(memory_id)]
     if as_json:
-        print_json(memory.to_dict())
+        print_json({**memory.to_dict(), "links": links})
         return
     out.print(f"[bold]#{memory.id}[/] {memory.kind}  {_votes(memory)}")
     for name, value in memory.fields.items():
@@ -177,6 +184,24 @@ def show(
     ]
     for name, value in facts:
         out.print(f"[dim]{name}:[/] {escape(value)}")
+    for link in links:
+        out.print(f"[dim]history:[/] {escape(_link_text(link, memory_id))}")
+
+
+def _link_text(link: dict[str, object], memory_id: int) -> str:
+    """One line of a memory's history from its links (what runs did to it)."""
+    src, dst, run = link["src"], link["dst"], link["run"] or "?"
+    mine = src == memory_id
+    match link["relation"]:
+        case "adds":
+            text = "added"
+        case "agrees":
+            text = "a run agreed (support +1)"
+        case "refines":
+            text = f"refines #{dst} (which it supersedes)" if mine else f"superseded by #{src}"
+        case _:
+            text = f"contradicts #{dst}" if mine else f"contradicted by #{src}"
+    return f"{text} · run {run} · {link['created_at']}"
 
 
 def _read_memory_file(source: str) -> Memory:

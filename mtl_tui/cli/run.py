@@ -195,9 +195,11 @@ def _print_memories(hits: list[Hit], accepted: list[Hit]) -> None:
             state = "[yellow]imported: not used without --trust-imported[/]"
         else:
             state = "[dim]not used[/]"
+        conflict = f" [magenta]({escape(hit.conflict)})[/]" if hit.conflict else ""
         err.print(
             f"  [{label(i)}] #{memory.id} {escape(memory.title)} "
             f"[dim]({', '.join(memory.languages) or 'any'}, sim {hit.similarity:.2f})[/] {state}"
+            + conflict
         )
 
 

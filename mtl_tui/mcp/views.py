@@ -42,6 +42,8 @@ def hit_view(hit: Hit) -> dict[str, Any]:
         "votes": memory.net_votes,
         "uses": memory.uses,
         "wins": memory.wins,
+        "conflicts_with": list(hit.conflicts_with),
+        "conflict": hit.conflict,
         **_marks(memory),
     }
 
@@ -58,6 +60,8 @@ def prompt_text(hits: Sequence[Hit]) -> str:
     for index, hit in enumerate(hits):
         memory = hit.memory
         mark = "" if trusted(memory) else f" [untrusted: {UNTRUSTED_NOTE}]"
+        if hit.conflict:
+            mark += f" [{hit.conflict}]"
         lines.append(
             f"[{label(index)}] (id {memory.id}) {item_text(memory)} ({provenance(memory)}){mark}"
         )

@@ -299,7 +299,32 @@ def _v3(conn: Any) -> None:
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('embedding_scheme', 'title-v0')")
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_v1, _v2, _v3]
+def _v4(conn: Any) -> None:
+    """The pool edits itself: every operation a distillation applied, with its run.
+
+    `relation` is what `src` does to `dst`: adds (src new, no dst), agrees (no src: the
+    run agreed with dst), refines (src supersedes dst, which is kept for history but not
+    retrieved), contradicts (src says the opposite of dst). Deleting either side deletes
+    the link, so deleting a refinement brings back the memory it superseded."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE memory_links (
+            id INTEGER PRIMARY KEY,
+            src INTEGER REFERENCES memories (id) ON DELETE CASCADE,
+            dst INTEGER REFERENCES memories (id) ON DELETE CASCADE,
+            relation TEXT NOT NULL
+                CHECK (relation IN ('adds', 'agrees', 'refines', 'contradicts')),
+            run TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX memory_links_src ON memory_links (src);
+        CREATE INDEX memory_links_dst ON memory_links (dst, relation)
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

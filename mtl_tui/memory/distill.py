@@ -163,18 +163,21 @@ def distill(model: Model, record: RunRecord, kinds: Sequence[str] = ("insight",)
         if kind == "insight" and len(found) > MAX_INSIGHTS:
             found = found[:MAX_INSIGHTS]
         for memory in found:
-            _provenance(memory, record, model.name)
-            memory.fields = {k: scrub(v) if isinstance(v, str) else v
-                             for k, v in memory.fields.items()}  # fmt: skip
-            if memory.kind == "insight" and (
-                hit := names_a_changed_file(memory, record.changed_files)
-            ):
-                warnings.append(
-                    f"dropped insight “{memory.title}”: it names {hit}, a file of this run"
-                )
+            if problem := finish(memory, record, model.name):
+                warnings.append(problem)
                 continue
             memories.append(memory)
     return Distilled(memories, warnings, cost)
+
+
+def finish(memory: Memory, record: RunRecord, made_by: str) -> str | None:
+    """Give a distilled memory its provenance and scrub it; returns why it must be
+    dropped (an insight naming a file the run changed), or None."""
+    _provenance(memory, record, made_by)
+    memory.fields = {k: scrub(v) if isinstance(v, str) else v for k, v in memory.fields.items()}
+    if memory.kind == "insight" and (hit := names_a_changed_file(memory, record.changed_files)):
+        return f"dropped insight “{memory.title}”: it names {hit}, a file of this run"
+    return None
 
 
 def _provenance(memory: Memory, record: RunRecord, made_by: str) -> None:

@@ -31,12 +31,15 @@
   and one that kept failing sinks as much.
 - A memory with net votes of HIDE_AT or less is not retrieved at all (it is still
   listed, and a vote up brings it back).
+
+When two memories linked by a contradiction both pass the floor, retrieval keeps the one
+with more `evidence()` (retrieve.py) and marks it; relevance does not decide between them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mtl_tui.memory.trust import trusted
 from mtl_tui.records import Memory
@@ -57,10 +60,21 @@ class Hit:
     similarity: float
     score: float
     relevance: float | None = None  # similarity + the lexical bonus; None: similarity
+    # memories linked to this one by a contradiction that also passed the floor and were
+    # left out because this one has more evidence (retrieve.py)
+    conflicts_with: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.relevance is None:
             self.relevance = self.similarity
+
+    @property
+    def conflict(self) -> str | None:
+        """The mark every face shows for a kept side of a conflict."""
+        if not self.conflicts_with:
+            return None
+        others = ", ".join(f"#{i}" for i in self.conflicts_with)
+        return f"conflicts with {others} (kept: more evidence)"
 
     @property
     def trusted(self) -> bool:
@@ -74,6 +88,8 @@ class Hit:
             "relevance": round(float(self.relevance or 0.0), 4),
             "score": round(self.score, 4),
             "trusted": self.trusted,
+            "conflicts_with": list(self.conflicts_with),
+            "conflict": self.conflict,
         }
 
 
@@ -88,6 +104,15 @@ def score(similarity: float, memory: Memory) -> float:
     votes = VOTE_WEIGHT * math.tanh(effective / VOTE_SCALE)
     win_rate = (memory.wins + 1) / (memory.uses + 2)
     return similarity + votes + OUTCOME_WEIGHT * (win_rate - 0.5)
+
+
+def evidence(memory: Memory) -> float:
+    """How much the pool's history backs a memory, to settle a contradiction: runs that
+    distilled or agreed with it (support), net votes, and wins over uses (an unused
+    memory adds 0; each use adds up to +1 for a win, down to -1 for a loss). Ties go to
+    the more recent memory (retrieve.py)."""
+    win_rate = (memory.wins + 1) / (memory.uses + 2)
+    return memory.support + memory.net_votes + 2 * memory.uses * (win_rate - 0.5)
 
 
 def retrievable(memory: Memory) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.rank import Hit, evidence, split_at_floor
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.memory.trust import pack_name, trusted
 from mtl_tui.prompts import render
@@ -30,14 +30,36 @@ def plan_query(model: Model, task: str, repo: str, languages: Sequence[str]) -> 
 
 
 @dataclass
+class LeftOut:
+    """A relevant memory that does not reach the prompt, and why."""
+
+    hit: Hit
+    reason: str  # superseded | conflict | over budget | below floor
+    detail: str
+
+    def to_dict(self) -> dict[str, object]:
+        memory = self.hit.memory
+        return {"id": memory.id, "title": memory.title, "reason": self.reason,
+                "detail": self.detail}  # fmt: skip
+
+
+@dataclass
 class Retrieval:
     """What one retrieval found: `hits` (at most k, at or above the floor) are what the
     agent gets; `below` are the next best under the floor, shown only on request and
-    never pre-accepted."""
+    never pre-accepted; `left_out`, memories that passed the floor but were superseded
+    by a refinement or lost a conflict."""
 
     query: str
     hits: list[Hit] = field(default_factory=list)
     below: list[Hit] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
+
+    def left_out_all(self) -> list[LeftOut]:
+        """Everything a run of this retrieval leaves out, below-floor candidates included."""
+        below = [LeftOut(h, "below floor", f"relevance {h.relevance or 0:.2f}")
+                 for h in self.below]  # fmt: skip
+        return [*self.left_out, *below]
 
 
 def retrieve(
@@ -48,10 +70,66 @@ def retrieve(
     floor: float | None = None,
     language: str | None = None,
 ) -> Retrieval:
-    """The one retrieval every face uses (panel, `mtl run`, `mtl memory search`, later
-    protocol faces), so that all show exactly what the agent would get."""
-    hits, below = store.search_split(query, k=k, kind=kind, language=language, floor=floor)
-    return Retrieval(query, hits, below)
+    """The one retrieval every face uses (panel, `mtl run`, `mtl memory search`, MCP,
+    ACP), so that all show exactly what the agent would get. Superseded memories are
+    never retrieved; of two contradicting memories that both pass the floor, only the
+    one with more evidence is, marked with the conflict."""
+    ranked = store.search_ranked(query, k=k, kind=kind, language=language)
+    ranked, superseded = _drop_superseded(store, ranked, floor)
+    ranked, lost = _settle_conflicts(store, ranked, floor)
+    hits, below = split_at_floor(ranked, k, floor)
+    return Retrieval(query, hits, below, superseded + lost)
+
+
+def _passes(hit: Hit, floor: float | None) -> bool:
+    return floor is None or (hit.relevance or 0.0) >= floor
+
+
+def _drop_superseded(
+    store: MemoryStore, ranked: list[Hit], floor: float | None
+) -> tuple[list[Hit], list[LeftOut]]:
+    by = store.superseded([h.memory.id for h in ranked if h.memory.id is not None])
+    if not by:
+        return ranked, []
+    left = [
+        LeftOut(h, "superseded", f"superseded by its refinement #{by[h.memory.id]}")
+        for h in ranked
+        if h.memory.id in by and _passes(h, floor)
+    ]
+    return [h for h in ranked if h.memory.id not in by], left
+
+
+def _settle_conflicts(
+    store: MemoryStore, ranked: list[Hit], floor: float | None
+) -> tuple[list[Hit], list[LeftOut]]:
+    """Of memories linked by a contradiction that all pass the floor, keep the best
+    evidenced (ties: the newer), mark it, and leave out those it contradicts."""
+    above = {h.memory.id: h for h in ranked if _passes(h, floor) and h.memory.id is not None}
+    pairs = store.contradictions(list(above))
+    if not pairs:
+        return ranked, []
+    rivals: dict[int, set[int]] = {}
+    for a, b in pairs:
+        rivals.setdefault(a, set()).add(b)
+        rivals.setdefault(b, set()).add(a)
+    contenders = sorted(
+        (above[i] for i in rivals),
+        key=lambda h: (evidence(h.memory), h.memory.created_at, h.memory.id or 0),
+        reverse=True,
+    )
+    kept: list[int] = []
+    left: list[LeftOut] = []
+    for hit in contenders:
+        mid = hit.memory.id
+        assert mid is not None
+        winner = next((i for i in kept if i in rivals[mid]), None)
+        if winner is None:
+            kept.append(mid)
+            continue
+        above[winner].conflicts_with.append(mid)
+        left.append(LeftOut(hit, "conflict", f"contradicted by #{winner}, which has more evidence"))
+    lost = {item.hit.memory.id for item in left}
+    return [h for h in ranked if h.memory.id not in lost], left
 
 
 def retrieve_for_task(
@@ -103,12 +181,36 @@ def provenance(memory: Memory) -> str:
     return "; ".join(parts)
 
 
+def item_line(index: int, memory: Memory) -> str:
+    return f"[{label(index)}] {item_text(memory)} ({provenance(memory)})"
+
+
+def fit_budget(hits: Sequence[Hit], budget_chars: int) -> tuple[list[Hit], list[LeftOut]]:
+    """The accepted hits whose prompt lines fit `budget_chars` together (0: no budget),
+    in rank order; an item that does not fit is left out, saying so, and smaller ones
+    after it may still fit."""
+    if budget_chars <= 0:
+        return list(hits), []
+    kept: list[Hit] = []
+    left: list[LeftOut] = []
+    used = 0
+    for hit in hits:
+        size = len(item_line(len(kept), hit.memory)) + 1
+        if used + size <= budget_chars:
+            kept.append(hit)
+            used += size
+        else:
+            detail = (
+                f"needs {size} characters, {budget_chars - used} of the "
+                f"{budget_chars}-character memory budget left"
+            )
+            left.append(LeftOut(hit, "over budget", detail))
+    return kept, left
+
+
 def memory_section(hits: Sequence[Hit]) -> str:
     """The system prompt's memory block for the accepted hits, numbered [M1], [M2], ..."""
     if not hits:
         return ""
-    items = "\n".join(
-        f"[{label(i)}] {item_text(hit.memory)} ({provenance(hit.memory)})"
-        for i, hit in enumerate(hits)
-    )
+    items = "\n".join(item_line(i, hit.memory) for i, hit in enumerate(hits))
     return render("memory_section", items=items)

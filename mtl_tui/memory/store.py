@@ -12,7 +12,7 @@ from typing import Any
 from mtl_tui import paths
 from mtl_tui.errors import NotFound, PoolError
 from mtl_tui.memory import db as dbmod
-from mtl_tui.memory import trust
+from mtl_tui.memory import links, trust
 from mtl_tui.memory.embed import Embedder
 from mtl_tui.memory.rank import HIDE_AT, Hit, rank, split_at_floor
 from mtl_tui.records import (
@@ -57,6 +57,14 @@ _MADE_HERE = {"kind", "outcome", "created_at", "updated_at"}
 
 class _RollBack(Exception):
     """Raised inside a write transaction to undo it (dry runs)."""
+
+
+class SameAsTarget(PoolError):
+    """A linked memory is a near-duplicate of the memory it was to be linked to."""
+
+    def __init__(self, target: int) -> None:
+        super().__init__(f"the new lesson is the same as #{target}")
+        self.target = target
 
 
 @dataclass
@@ -228,6 +236,7 @@ class MemoryStore:
         dedup: bool | Sequence[bool] = True,
         dry_run: bool = False,
         learned_from: str | None = None,
+        after: Callable[[Any, list[AddResult]], None] | None = None,
     ) -> list[AddResult]:
         """Store memories (one transaction). An exact duplicate of a stored memory of the
         same kind is not stored again; a near-duplicate (see DEDUP_THRESHOLD) is merged
@@ -238,7 +247,9 @@ class MemoryStore:
         are computed. Dedup vectors are always computed (short texts, cheap).
         `dedup` may be given per memory (False: never merged into another).
         `learned_from` marks that session as learned from (see mark_learned) in the same
-        transaction. `dry_run` works everything out and then rolls it back."""
+        transaction. `after(conn, results)` runs inside that transaction too, before the
+        mark (links that must be written with the memories). `dry_run` works everything
+        out and then rolls it back."""
         embedder = self._embedder()
         cleaned = [self._clean(m) for m in memories]
         merging = [dedup] * len(cleaned) if isinstance(dedup, bool) else list(dedup)
@@ -273,6 +284,8 @@ class MemoryStore:
                         where, which = target
                         twin = results[which].id if where == "batch" else which
                     results.append(self._insert(conn, memory, vector, twin_vector, twin))
+                if after is not None:
+                    after(conn, results)
                 if learned_from is not None:
                     _mark_learned(conn, learned_from, [r.id for r in results])
                 if dry_run:
@@ -427,6 +440,34 @@ class MemoryStore:
         )
         memory.id = memory_id
         return AddResult(memory_id, created=True)
+
+    # -- edits a distillation makes (memory_links) ----------------------------------------
+
+    def add_linked(
+        self, memory: Memory, relation: str, target: int | None, run: str | None
+    ) -> AddResult:
+        """Store `memory` like any add (scrubbed, deduplicated) and record what it does to
+        `target` in the same transaction. A refinement takes over the target's support
+        and contradictions, so that a conflict outlives a rewording. Raises SameAsTarget,
+        writing nothing, when dedup would fold the memory into `target` itself."""
+
+        def link(conn: Any, results: list[AddResult]) -> None:
+            if target is not None and results[0].id == target:
+                raise SameAsTarget(target)
+            links.link(conn, results[0].id, target, relation, run)
+
+        if target is not None:
+            self.get(target)
+        return self.add_many([memory], after=link)[0]
+
+    def links_of(self, memory_id: int) -> list[links.Link]:
+        return links.of(self.db, memory_id)
+
+    def superseded(self, memory_ids: Sequence[int]) -> dict[int, int]:
+        return links.superseded(self.db, memory_ids)
+
+    def contradictions(self, memory_ids: Sequence[int]) -> list[tuple[int, int]]:
+        return links.contradictions(self.db, memory_ids)
 
     def vote(self, memory_id: int, up: bool) -> Memory:
         column = "up" if up else "down"
@@ -643,10 +684,50 @@ class MemoryStore:
         floor: float | None = None,
     ) -> tuple[list[Hit], list[Hit]]:
         """(the best `k` at or above `floor`, the best `k` below it)."""
+        return split_at_floor(self.search_ranked(query, k, kind, language), k, floor)
+
+    def search_ranked(
+        self, query: str, k: int = 3, kind: str | None = None, language: str | None = None
+    ) -> list[Hit]:
+        """Every candidate fetched for the best `k`, ranked, unfiltered by any floor."""
         if k <= 0 or not self._has_index():
-            return [], []
+            return []
         vector = self._embedder().embed([query])[0]
-        return self.search_vector_split(vector, k, kind, language, floor, query)
+        return self.search_vector_ranked(vector, k, kind, language, query)
+
+    def neighbours(self, memories: Sequence[Memory], k: int, least: float) -> list[list[Hit]]:
+        """For each memory, the `k` nearest stored insights whose whole lesson (retrieval
+        vectors) or title (dedup vectors) has a cosine similarity of at least `least`:
+        two lessons that contradict each other share their situation, and so their
+        title, more than their advice. Any trust; hidden and superseded ones left out."""
+        if not memories or not self._has_index():
+            return [[] for _ in memories]
+        n = len(memories)
+        texts = [m.embedded_text for m in memories] + [m.dedup_text for m in memories]
+        vectors = self._embedder().embed(texts)
+        found: list[list[Hit]] = []
+        for index in range(n):
+            best: dict[int, float] = {}
+            for hit in self.search_vector_ranked(vectors[index], k + 5, "insight"):
+                best[hit.memory.id or 0] = hit.similarity
+            rows = self.db.execute(
+                "SELECT memory_id, distance FROM memory_dedup_vec "
+                "WHERE embedding MATCH ? AND k = ? AND kind = 'insight'",
+                (_to_blob(vectors[n + index]), k + 5),
+            ).fetchall()
+            for mid, distance in rows:
+                best[int(mid)] = max(best.get(int(mid), -1.0), 1.0 - float(distance))
+            near = [mid for mid, sim in best.items() if sim >= least]
+            gone = self.superseded(near)
+            memories_by_id = self._get_many([mid for mid in near if mid not in gone])
+            hits = [
+                Hit(memory, best[mid], best[mid])
+                for mid, memory in memories_by_id.items()
+                if memory.net_votes > HIDE_AT
+            ]
+            hits.sort(key=lambda hit: hit.similarity, reverse=True)
+            found.append(hits[:k])
+        return found
 
     def search_vector(
         self, vector: Any, k: int = 3, kind: str | None = None, language: str | None = None
@@ -664,8 +745,21 @@ class MemoryStore:
     ) -> tuple[list[Hit], list[Hit]]:
         """Candidates by meaning (KNN on `vector`) and, given the `query` text, by words
         (FTS5 BM25); rank() orders them and the floor cuts on their relevance."""
+        ranked = self.search_vector_ranked(vector, k, kind, language, query)
+        return split_at_floor(ranked, k, floor)
+
+    def search_vector_ranked(
+        self,
+        vector: Any,
+        k: int = 3,
+        kind: str | None = None,
+        language: str | None = None,
+        query: str | None = None,
+    ) -> list[Hit]:
+        """Every candidate fetched for the best `k`, ranked (retrieve.py applies the
+        floor after leaving out superseded memories and settling conflicts)."""
         if k <= 0 or not self._has_index():
-            return [], []
+            return []
         # Votes and win rates can lift a memory a little over closer ones, so the KNN
         # fetches more candidates than asked and rank() orders them.
         candidates = min(max(4 * k, k + 20), _MAX_CANDIDATES)
@@ -698,8 +792,7 @@ class MemoryStore:
             and (not kind or memories[mid].kind == kind)
             and (not language or language.lower() in memories[mid].languages)
         ]
-        ranked = rank(pairs, None, lexical)
-        return split_at_floor(ranked, k, floor)
+        return rank(pairs, None, lexical)
 
     def _lexical(self, query: str, limit: int, also: list[int]) -> dict[int, float]:
         """BM25 (higher is better) of the best `limit` memories for the query's words,

@@ -36,6 +36,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.retrieve import LeftOut
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
 from mtl_tui.repo.git import UndoError
@@ -341,19 +342,28 @@ class MtlApp(App[None]):
     def _retrieve(self, text: str) -> None:
         assert self.session is not None
         found = self.session.retrieval(text, mode="task")
-        self.call_from_thread(self._show_hits, found.hits, text, found.below)
+        self.call_from_thread(self._show_hits, found.hits, text, found.below, found.left_out)
 
-    def _show_hits(self, hits: list[Hit], text: str, below: list[Hit] | None = None) -> None:
+    def _show_hits(
+        self,
+        hits: list[Hit],
+        text: str,
+        below: list[Hit] | None = None,
+        left_out: list[LeftOut] | None = None,
+    ) -> None:
         panel = self.query_one(InsightsPanel)
-        panel.show(hits, text, below=below)
+        panel.show(hits, text, below=below, left_out=left_out)
         self._update_insights_line()
 
     def _update_insights_line(self) -> None:
         panel = self.query_one(InsightsPanel)
         hits, accepted = panel.hits, panel.accepted_hits()
+        over: list[LeftOut] = self.session.fit_budget(accepted)[1] if self.session else []
+        panel.mark_over_budget({o.hit.memory.id or -1: o.detail for o in over})
+        budget = f" ({len(over)} over budget)" if over else ""
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
         line = (
-            f"Insights: {len(hits)} retrieved, {len(accepted)} accepted · ctrl+b {shown}"
+            f"Insights: {len(hits)} retrieved, {len(accepted)} accepted{budget} · ctrl+b {shown}"
             if hits
             else f"Insights: none yet · ctrl+b {shown}"
         )
@@ -427,7 +437,7 @@ class MtlApp(App[None]):
                 found = session.retrieval(text)
                 retrieved = found.hits
                 accepted = accepted_by_default(retrieved)
-                self.call_from_thread(self._show_hits, retrieved, text, found.below)
+                self.call_from_thread(self._show_hits, retrieved, text, found.below, found.left_out)
             summary = session.run(
                 text, retrieved, accepted or [], verdict=self._ask_verdict, review=self._review
             )

@@ -31,6 +31,7 @@ from textual.widgets import (
 
 from mtl_tui.agent.loop import Decision
 from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.retrieve import LeftOut
 from mtl_tui.records import Memory
 
 if TYPE_CHECKING:
@@ -120,13 +121,19 @@ class BodyItem(ListItem):
 
 
 class InsightItem(BodyItem):
-    def __init__(self, hit: Hit, index: int, below_floor: bool = False) -> None:
+    def __init__(
+        self, hit: Hit, index: int, below_floor: bool = False, left_out: str | None = None
+    ) -> None:
+        """`below_floor`: shown on request, greyed, never pre-accepted; `left_out`, why
+        retrieval left it out although it passed the floor (superseded, conflict)."""
         super().__init__()
         self.hit = hit
         self.index = index
-        self.below_floor = below_floor  # shown on request, greyed, never pre-accepted
+        self.below_floor = below_floor or left_out is not None
+        self.left_out = left_out
+        self.over_budget: str | None = None  # accepted, but the prompt's budget is spent
         # Imported from a pack: off until the user accepts it.
-        self.accepted = hit.trusted and not below_floor
+        self.accepted = hit.trusted and not self.below_floor
 
     def refresh_view(self) -> None:
         memory = self.hit.memory
@@ -138,7 +145,11 @@ class InsightItem(BodyItem):
             else Text("○ imported, off until you accept it (a)", style="bold yellow")
         )
         if self.below_floor and not self.accepted:
-            state = Text("below the relevance floor · a to accept", style="dim")
+            why = f"left out: {self.left_out}" if self.left_out else "below the relevance floor"
+            state = Text(f"{why} · a to accept", style="dim")
+        elif self.accepted and self.over_budget:
+            state = Text(f"✓ accepted · over budget, not in the prompt ({self.over_budget})",
+                         style="bold yellow")  # fmt: skip
         text = Text(style="dim" if self.below_floor else "")
         text.append(f"[M{self.index + 1}] ", style="bold")
         text.append(memory.title + "\n")
@@ -149,6 +160,8 @@ class InsightItem(BodyItem):
             f"{imported}\n",
             style="dim",
         )
+        if self.hit.conflict:
+            text.append(f"⚠ {self.hit.conflict}\n", style="magenta")
         text.append_text(state)
         self.body.update(text)
         self.set_class(not self.accepted and not self.below_floor, "rejected")
@@ -183,6 +196,7 @@ class InsightsPanel(Vertical):
         self.query_text = ""
         self.border_title = "Insights"
         self.below: list[Hit] = []  # candidates under the floor, for `b`
+        self.left_out: list[LeftOut] = []  # passed the floor, left out (superseded, conflict)
         self.show_below = False
 
     def compose(self) -> ComposeResult:
@@ -199,11 +213,14 @@ class InsightsPanel(Vertical):
         query_text: str,
         note: str | None = None,
         below: list[Hit] | None = None,
+        left_out: list[LeftOut] | None = None,
     ) -> None:
-        """`hits` are what the agent gets; `below`, the best candidates under the relevance
-        floor, are listed after them, greyed and not accepted, only once `b` asks."""
+        """`hits` are what the agent gets; `left_out` (superseded, lost a conflict) and
+        `below`, the best candidates under the relevance floor, are listed after them,
+        greyed and not accepted, only once `b` asks."""
         self.query_text = query_text
         self.below = list(below or [])
+        self.left_out = list(left_out or [])
         keep = {i.hit.memory.id: i.accepted for i in self.items if not i.below_floor}
         taken = {i.hit.memory.id: i.accepted for i in self.items if i.below_floor}
         listing = self.query_one(ListView)
@@ -213,22 +230,28 @@ class InsightsPanel(Vertical):
             item.accepted = keep.get(hit.memory.id, hit.trusted)
             listing.append(item)
         if self.show_below:
-            for offset, hit in enumerate(self.below):
-                item = InsightItem(hit, len(hits) + offset, below_floor=True)
+            extra = [(o.hit, f"{o.reason}: {o.detail}") for o in self.left_out]
+            extra += [(hit, None) for hit in self.below]
+            for offset, (hit, why) in enumerate(extra):
+                item = InsightItem(hit, len(hits) + offset, below_floor=True, left_out=why)
                 item.accepted = taken.get(hit.memory.id, False)
                 listing.append(item)
         if hits:
             listing.index = 0
         hint = self.query_one("#insights-hint", Static)
+        out = "".join(f" · {o.reason}: #{o.hit.memory.id}" for o in self.left_out)
         if note:
             hint.update(note)
         elif not hits:
             more = f" · b shows {len(self.below)} below the floor" if self.below else ""
-            hint.update("Nothing relevant enough." + more if query_text.strip() else
+            hint.update("Nothing relevant enough." + out + more if query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
             more = f" · b {len(self.below)} held back" if self.below else ""
-            hint.update(f"{len(hits)} retrieved · a accept · x reject · +/− vote · ⏎ details{more}")
+            more += " · b shows what was left out" if self.left_out and not self.below else ""
+            hint.update(
+                f"{len(hits)} retrieved · a accept · x reject · +/− vote · ⏎ details{out}{more}"
+            )
         self.border_title = f"Insights ({len(hits)})" if hits else "Insights"
 
     @property
@@ -239,7 +262,16 @@ class InsightsPanel(Vertical):
     def action_toggle_below(self) -> None:
         self.show_below = not self.show_below
         hits = [i.hit for i in self.items if not i.below_floor]
-        self.show(hits, self.query_text, below=self.below)
+        self.show(hits, self.query_text, below=self.below, left_out=self.left_out)
+
+    def mark_over_budget(self, over: dict[int, str]) -> None:
+        """Accepted items the prompt's memory budget leaves out, with why (the core's
+        Session.fit_budget decides)."""
+        for item in self.items:
+            why = over.get(item.hit.memory.id or -1)
+            if why != item.over_budget:
+                item.over_budget = why
+                item.refresh_view()
 
     def accepted_hits(self) -> list[Hit]:
         return [i.hit for i in self.items if i.accepted]
