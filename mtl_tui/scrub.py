@@ -17,20 +17,34 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
+from mtl_tui.errors import MtlError
 
-class _Rules:
-    """secret_rules compiles a few hundred patterns when imported: that happens the first
-    time some text needs them, not in every command that merely imports this module."""
+
+class _Lazy:
+    """secret_rules compiles a few hundred patterns when imported (secret_views a few more):
+    that happens the first time some text needs them, not in every command that merely
+    imports this module. Each name is looked up once, then kept on the instance."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
 
     def __getattr__(self, name: str) -> Any:
-        from mtl_tui import secret_rules
+        import importlib
 
-        return getattr(secret_rules, name)
+        value = getattr(importlib.import_module(self._module), name)
+        setattr(self, name, value)
+        return value
 
 
-rules = _Rules()
+rules: Any = _Lazy("mtl_tui.secret_rules")
+views: Any = _Lazy("mtl_tui.secret_views")
 
 REDACTED = "[REDACTED]"
+
+
+class ScrubError(MtlError):
+    """A text or value the boundary could not scrub completely: nothing is written."""
+
 
 # Whatever any rule needs, at least one of these is in the text: a secret-sounding word, a
 # URL, a command-line flag, a key block, or a long run of characters. Plain substring tests
@@ -160,6 +174,19 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
         for match in pattern.finditer(text):
             if _plausible(match.group("s"), text, match.end()):
                 yield match.span("s")
+    for match in rules.USER_FLAG.finditer(text):
+        user, password = match.group("user"), match.group("pw")
+        if user.isdigit() and password.isdigit():
+            continue  # -u 1000:1000, a uid and gid
+        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        if rules.USER_GROUP_COMMAND.search(line):
+            continue  # docker run -u app:staff: a user and a group
+        if _plausible(password, text, match.end()):
+            yield match.span("s")
+    for match in rules.PGPASS.finditer(text):
+        line = match.group(0)
+        if not re.fullmatch(r"[0-9A-Fa-f:]+", line) and _plausible(match.group("s"), text, 0):
+            yield match.span("s")
 
 
 _NUMERIC_SECRET_KEY = re.compile(r"(?i)pass|pwd|pin|secret|otp|code")
@@ -169,6 +196,8 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
     for match in rules.ASSIGNMENT.finditer(text):
         key, value = match.group("key"), match.group("s")
         bare = value.strip()
+        if key.startswith("$") and "=" not in text[match.end("key") : match.start("s")]:
+            continue  # "$PWD:/src": a lookup followed by a colon (PHP's `$password =` counts)
         if not _plausible(match.group("q") + value, text, match.end()):
             continue
         if bare.isdigit() and len(bare) <= 12 and not _NUMERIC_SECRET_KEY.search(key):
@@ -186,6 +215,30 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
         yield match.span("s")
 
 
+_PRINTABLE = re.compile(r"[\x20-\x7e\t\r\n]+")
+_USER_PASSWORD = re.compile(r"[\x21-\x39\x3b-\x7e]{1,64}:[\x20-\x7e]{4,}")
+
+
+def _base64_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
+    """Base64 runs that decode to text holding a secret: `user:password` (a Basic
+    credential without its header), a config or key file, a Docker auths object."""
+    for match in rules.BASE64_RUN.finditer(text):
+        value = match.group("s")
+        if len(value) % 4 == 1:
+            continue
+        try:
+            raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+            decoded = raw.decode("utf-8")
+        except (binascii.Error, ValueError):
+            continue
+        if len(decoded) < 6 or not _PRINTABLE.fullmatch(decoded):
+            continue
+        if _USER_PASSWORD.fullmatch(decoded) or (
+            depth < 2 and _candidate(decoded) and _find(decoded, depth + 1)
+        ):
+            yield match.span("s")
+
+
 def _entropy_spans(text: str) -> Iterable[tuple[int, int]]:
     for match in rules.ANY_ASSIGNMENT.finditer(text):
         if _looks_random(match.group("s"), ENTROPY_ASSIGNED, 16):
@@ -198,14 +251,29 @@ def _entropy_spans(text: str) -> Iterable[tuple[int, int]]:
             yield match.span("s")
 
 
-def secret_spans(text: str) -> list[tuple[int, int]]:
-    """Where the secrets in `text` are, merged and in order."""
+def _find(text: str, depth: int = 0) -> list[tuple[int, int]]:
+    """Where the rules find secrets in `text` as it reads (unmerged)."""
     spans: list[tuple[int, int]] = []
     for pattern in (*_own_patterns(), *_detect_secrets_patterns()):
         spans.extend(_span(m) for m in pattern.finditer(text))
     spans.extend(_cli_spans(text))
     spans.extend(_assignment_spans(text))
     spans.extend(_entropy_spans(text))
+    spans.extend(_base64_spans(text, depth))
+    return spans
+
+
+def secret_spans(text: str, reading: views.Reading | None = None) -> list[tuple[int, int]]:
+    """Where the secrets in `text` are, merged and in order: as it reads, and as it reads
+    decoded, with look-alike characters folded and wrapped lines joined (secret_views)."""
+    spans = _find(text)
+    reading = reading or views.reading(text)
+    if reading is not None:
+        spans += [
+            reading.original(start, end)
+            for start, end in _find(reading.text)
+            if end > start and reading.counts(start, end)
+        ]
     merged: list[tuple[int, int]] = []
     for start, end in sorted(s for s in spans if s[1] > s[0]):
         if merged and start <= merged[-1][1]:
@@ -239,25 +307,32 @@ def has_invisible(text: str) -> bool:
     return not text.isascii() and len(text.translate(_INVISIBLE)) != len(text)
 
 
+# A redaction can expose a new match next to it (a key block inside a URL), so scrubbing
+# runs until nothing changes (twice in practice); a text still changing after this many
+# passes is refused rather than stored half-scrubbed.
+_PASSES = 8
+
+
 def scrub_secrets(text: str) -> str:
     if not text.isascii():
         text = text.translate(_INVISIBLE)
-    if not _candidate(text):
+    reading = views.reading(text)
+    if not _candidate(text) and not (reading and _candidate(reading.text)):
         return text
-    # A redaction can expose a new match next to it (a key block inside a URL), so run
-    # until nothing changes (twice in practice).
-    for _ in range(3):
-        spans = secret_spans(text)
-        cleaned = _redact(text, spans)
+    for _ in range(_PASSES):
+        cleaned = _redact(text, secret_spans(text, reading))
         if cleaned == text:
-            break
+            return text
         text = cleaned
-    return text
+        reading = views.reading(text)
+    raise ScrubError(f"could not scrub a text of {len(text):,} characters: it kept changing")
 
 
 # -- absolute paths -------------------------------------------------------------------------
 
-_HOME = re.compile(r"(?:/home/|/Users/|/root\b)[^/\s'\"`]*|[A-Za-z]:\\Users\\[^\\\s'\"`]+")
+_HOME = re.compile(
+    r"(?:/home/|/Users/)[^/\s'\"`(){}\[\]<>,;]*|/root\b|[A-Za-z]:\\Users\\[^\\\s'\"`]+"
+)
 _SYSTEM_PREFIXES = ("/dev/", "/usr/", "/bin/", "/sbin/", "/etc/", "/proc/", "/sys/", "/lib")
 _ABS_PATH = re.compile(r"(?<![\w.~:/\\-])(/[\w.@+-]+(?:/[\w.@+-]+)+)/?")
 # First directories of file-system paths; anything else (`/api/v1/users`) is a route.

@@ -61,8 +61,8 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 # Keys whose values are secrets (matched case-insensitively inside a longer key name).
 SECRET_KEY_WORDS = (
-    r"passw(?:or)?d|passphrase|pass(?=$|[_.\-\"'\s:=])|(?<![a-z])pwd|secret|token|"
-    r"api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
+    r"passw(?:or)?d|passphrase|pass(?=$|[_.\-\"'\s:=])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|"
+    r"secret|token|api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing[_.\-]?key|encryption[_.\-]?key|enc[_.\-]?key|session[_.\-]?key|"
     r"master[_.\-]?key|license[_.\-]?key|secret[_.\-]?key|client[_.\-]?key|account[_.\-]?key|"
     r"app[_.\-]?key|credentials?|(?<![a-z])salt(?![a-z])|(?<![a-z])dsn(?![a-z])|"
@@ -72,7 +72,7 @@ SECRET_KEY_WORDS = (
 # Key words whose values are redacted only when they look random (`cache_key = "user:42"`
 # is not a secret, `MAPBOX_KEY=pk.…` is).
 STRONG_KEY = re.compile(
-    r"(?i)passw(?:or)?d|passphrase|pass(?![a-z])|(?<![a-z])pwd|secret|token|"
+    r"(?i)passw(?:or)?d|passphrase|pass(?![a-z])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|secret|token|"
     r"api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing|encryption|enc[_.\-]?key|session[_.\-]?key|master[_.\-]?key|"
     r"license[_.\-]?key|webhook[_.\-]?url|connection[_.\-]?string|conn[_.\-]?str"
@@ -82,7 +82,7 @@ NOT_SECRET_KEY_SUFFIX = re.compile(
     r"field|header|hash|hashed|policy|min|max|count|ttl|expiry|expires|expires_at|format|"
     r"prefix|scope|scopes|kind|source|store|manager|provider|service|mode|hint|label)$"
 )
-_KEY = rf"(?<![\w.\-])(?P<key>(?:[A-Za-z_@$][\w.\-]*?)?(?:{SECRET_KEY_WORDS})[\w.\-]*)"
+_KEY = rf"(?<![\w.\-$])(?P<key>(?:[A-Za-z_@$][\w.\-]*?)?(?:{SECRET_KEY_WORDS})[\w.\-]*)"
 _VALUE = r"(?P<q>[\"'`]?)(?P<s>(?<=[\"'`])[^\"'`\n]+|(?<![\"'`])[^\s\"'`,;)}\]<>]+)"
 # key = value, key: value, "key": "value", KEY=value, key => value, key := value
 ASSIGNMENT = re.compile(
@@ -99,6 +99,7 @@ NOT_SECRET_VALUES = {
 INDIRECT_VALUE = re.compile(
     r"""(?ix)^(?:
       \$\{?[A-Za-z_]            # $VAR, ${VAR}
+    | \$\(|`                   # $(command), `command`
     | %\(?[A-Za-z_]            # %(name)s, %VAR%
     | \{\{                     # {{ template }}
     | <[^>]*>?$                # <placeholder>
@@ -135,13 +136,13 @@ CLI_PATTERNS = [
     # sshpass -p PASSWORD, docker/podman/helm/oras login -p PASSWORD
     re.compile(rf"(?i)\bsshpass\s+-p\s*(?P<s>{_ARG})"),
     re.compile(rf"(?i)\blogin\b[^\n|;&]*?\s-p\s+(?P<s>{_ARG})"),
-    # curl -u user:password, --user, --proxy-user, wget --http-password=
-    re.compile(rf"(?i)(?:\s|^)(?:-u|--user|--proxy-user|-U)[\s=]+(?P<s>[^\s:\"']+[:%]{_ARG})"),
     # htpasswd -b FILE USER PASSWORD, htpasswd -nb USER PASSWORD
     re.compile(rf"\bhtpasswd\s+-[a-zA-Z]*n[a-zA-Z]*\s+{_ARG}\s+(?P<s>{_ARG})"),
     re.compile(rf"\bhtpasswd\s+-[a-zA-Z]*b[a-zA-Z]*\s+{_ARG}\s+{_ARG}\s+(?P<s>{_ARG})"),
     # --password VALUE, --api-key=VALUE, --client-secret VALUE, --token VALUE
     re.compile(rf"(?i)(?<![\w-])--?[\w-]*(?:{SECRET_KEY_WORDS})[\w-]*(?:=|\s+)(?!-)(?P<s>{_ARG})"),
+    # a default in a shell/compose lookup: ${DB_PASSWORD:-value}, ${API_TOKEN=value}
+    re.compile(rf"(?i)\$\{{\w*(?:{SECRET_KEY_WORDS})\w*:?[-=](?P<s>[^}}\s]+)\}}"),
     # SQL: IDENTIFIED BY 'pw', PASSWORD 'pw'
     re.compile(r"(?i)\b(?:identified\s+by|with\s+password|password)\s+(?P<s>'[^'\n]+')"),
     # .netrc: machine HOST login USER password PW
@@ -150,6 +151,24 @@ CLI_PATTERNS = [
         rf"\s+password\s+(?P<s>{_ARG})"
     ),
 ]
+
+# curl -u user:password, -uuser:password, --user=, --proxy-user, smbclient -U user%password
+# (user:group after `docker run -u` is not a credential: see scrub.py).
+USER_FLAG = re.compile(
+    r"(?:(?<=\s)|^)(?:--user|--proxy-user|-u|-U)(?:[\s=]+|(?=[A-Za-z0-9_\"']))"
+    r"(?P<s>(?P<q>[\"'])?(?P<user>[A-Za-z0-9_.@+\-][^\s:%\"']*)[:%]"
+    r"(?P<pw>(?(q)[^\"'\n]+|[^\s\"';|&]+)))"
+)
+USER_GROUP_COMMAND = re.compile(
+    r"\b(?:docker|podman|nerdctl|buildah)\s+(?:container\s+)?(?:run|exec|create)\b[^\n|;&]*$"
+)
+# ~/.pgpass: hostname:port:database:username:password, one a line
+PGPASS = re.compile(
+    r"(?m)^(?P<host>\*|[A-Za-z0-9_\-]*[A-Za-z][A-Za-z0-9_.\-]*):(?:\d{1,5}|\*):[^:\s]+:"
+    r"[^:\s]+:(?P<s>\S+)$"
+)
+# A lone base64 run that may hide `user:password` or a whole config (decoded and scanned).
+BASE64_RUN = re.compile(r"(?<![\w+/=\-])(?P<s>[A-Za-z0-9+/]{12,}={0,2})(?![\w+/=\-])")
 
 # Formats with structure beyond a prefix.
 STRUCTURED = [
