@@ -47,21 +47,18 @@ class ScrubError(MtlError):
 
 
 # Whatever any rule needs, at least one of these is in the text: a secret-sounding word, a
-# URL, a command-line flag, a key block, or a long run of characters. Plain substring tests
-# and str.split run in C: most prose is let through in microseconds.
-_TRIGGERS = (
-    "pass", "pwd", "secret", "token", "key", "auth", "cred", "bearer", "basic", "salt",
-    "dsn", "cookie", "sig=", "://", "-----begin", "private-", " -p", " -u", "login",
-    "identified", "hooks.", "webhook",
-)  # fmt: skip
-_LONG_WORD = 16
+# URL, a command-line flag, a tool with a password flag of its own, a key block, or a long
+# run of characters. One compiled search: most prose is let through in microseconds.
+_TRIGGERS = re.compile(
+    r"(?i)pass|pwd|secret|token|key|auth|cred|bearer|basic|salt|dsn|cookie|sig=|://|"
+    r"-----begin|private-| -[pPuUawkN]|login|identified|hooks\.|webhook|redis-cli|openssl|"
+    r"zip|7z|rar|ldap|sqlcmd|bcp|sql|mongo|net use|cargo|poetry|secret|config|setx|set -|"
+    r"echo|printf|getenv|fetch|value|<[a-z]|@tcp\(|@unix\(|@udp\(|\S{16}"
+)
 
 
 def _candidate(text: str) -> bool:
-    lowered = text.lower()
-    if any(trigger in lowered for trigger in _TRIGGERS):
-        return True
-    return max(map(len, text.split()), default=0) >= _LONG_WORD
+    return _TRIGGERS.search(text) is not None
 
 
 # Entropy (bits per character) above which a long value is taken for a random secret.
@@ -174,6 +171,23 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
         for match in pattern.finditer(text):
             if _plausible(match.group("s"), text, match.end()):
                 yield match.span("s")
+    for pattern in rules.COMMAND_PATTERNS:
+        for match in pattern.finditer(text):
+            if _plausible(match.group("s"), text, match.end()):
+                yield match.span("s")
+    for match in rules.XML_ELEMENT.finditer(text):
+        if _plausible(match.group("s"), text, match.end()):
+            yield match.span("s")
+    for match in rules.NAMED_VALUE.finditer(text):
+        value = match.group("s")
+        if _plausible(match.group("q") + value, text, match.end()) and not (
+            rules.NOT_SECRET_KEY_SUFFIX.search(match.group("key"))
+        ):
+            yield match.span("s")
+    for pattern in (rules.PROSE_PASSWORD, rules.GO_DSN):
+        for match in pattern.finditer(text):
+            if _looks_random(match.group("s"), 3.0, 8, mixed_case=True):
+                yield match.span("s")
     for match in rules.USER_FLAG.finditer(text):
         user, password = match.group("user"), match.group("pw")
         if user.isdigit() and password.isdigit():
@@ -196,8 +210,11 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
     for match in rules.ASSIGNMENT.finditer(text):
         key, value = match.group("key"), match.group("s")
         bare = value.strip()
-        if key.startswith("$") and "=" not in text[match.end("key") : match.start("s")]:
+        between = text[match.end("key") : match.start("s")]
+        if key.startswith("$") and "=" not in between:
             continue  # "$PWD:/src": a lookup followed by a colon (PHP's `$password =` counts)
+        if not any(c in between for c in "=:") and bare.rstrip(".,;:!?").isalpha():
+            continue  # "no token is configured.": a word in a sentence
         if not _plausible(match.group("q") + value, text, match.end()):
             continue
         if bare.isdigit() and len(bare) <= 12 and not _NUMERIC_SECRET_KEY.search(key):
