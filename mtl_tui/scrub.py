@@ -335,7 +335,7 @@ def scrub_secrets(text: str) -> str:
         text = text.translate(_INVISIBLE)
     reading = views.reading(text)
     if not _candidate(text) and not (reading and _candidate(reading.text)):
-        return text
+        return text  # nothing secret-like, as it reads or decoded
     for _ in range(_PASSES):
         cleaned = _redact(text, secret_spans(text, reading))
         if cleaned == text:
@@ -383,15 +383,28 @@ def scrub(text: str) -> str:
     return scrub_paths(scrub_secrets(text))
 
 
-def _strings(value: Any) -> Iterator[str]:
+_SCALARS = (int, float, bool, type(None))
+
+
+def _strings(value: Any, where: str = "value") -> Iterator[str]:
+    """Every string inside `value`; a ScrubError for anything that cannot be scanned (bytes,
+    objects): it would otherwise pass the boundary unread."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item)
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{where}[{index}]")
     elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
+        for key, item in value.items():
+            if not isinstance(key, (str, *_SCALARS)):
+                raise ScrubError(f"cannot scan {where} for secrets: a key of type "
+                                 f"{type(key).__name__}; nothing was written")  # fmt: skip
+            yield from _strings(item, f"{where}.{key}")
+    elif not isinstance(value, _SCALARS):
+        raise ScrubError(
+            f"cannot scan {where} for secrets: it holds {type(value).__name__}, not text; "
+            "nothing was written"
+        )
 
 
 def scrub_value(value: Any, paths: bool = True) -> Any:
@@ -404,6 +417,7 @@ def scrub_value(value: Any, paths: bool = True) -> Any:
             not _candidate(joined)
             and not (paths and ("/" in joined or "\\" in joined))
             and not has_invisible(joined)
+            and not ((reading := views.reading(joined)) and _candidate(reading.text))
         ):
             return value
     return _scrub_each(value, paths)

@@ -200,8 +200,15 @@ def _join_break(match: re.Match[str]) -> str | None:
     return ""
 
 
+def _has_join(text: str) -> bool:
+    return any(_join_break(m) is not None for m in _BREAK.finditer(text))
+
+
 def reading(text: str) -> Reading | None:
     """The text as the rules should also see it, or None when it reads the same."""
+    decodes = not text.isascii() or any(c in text for c in "\\%&")
+    if not decodes and ("\n" not in text or not _has_join(text)):
+        return None
     view = Reading.of(text)
     if "\\" in text:
         view = _rewrite(view, _ESCAPE, _unescape)
