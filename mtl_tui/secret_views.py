@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 _TOKEN_CHAR = r"A-Za-z0-9+/=_\-.~"
+_TOKEN_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-.~")
 
 _ESCAPE = re.compile(r'\\(?:u(?P<u>[0-9a-fA-F]{4})|x(?P<x>[0-9a-fA-F]{2})|(?P<c>["\\/bfnrt\']))')
 _ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -38,10 +39,8 @@ _NAMED = {
 # A break inside a token: token character, an optional closing quote and `+` or `\`
 # (adjacent literals, shell continuation), the newline, indentation, an optional `+` and
 # opening quote, and a token character again.
-_BREAK = re.compile(
-    rf"(?<=[{_TOKEN_CHAR}])(?:[\"']?[ \t]*\+?[ \t]*)?\\?[ \t]*\r?\n[ \t]*\+?[ \t]*[\"']?"
-    rf"(?=[{_TOKEN_CHAR}])"
-)
+_BREAK_BODY = r"(?:[\"']?[ \t]*\+?[ \t]*)?\\?[ \t]*\r?\n[ \t]*\+?[ \t]*[\"']?"
+_BREAK = re.compile(rf"(?<=[{_TOKEN_CHAR}]){_BREAK_BODY}(?=[{_TOKEN_CHAR}])")
 _RUN_BEFORE = re.compile(rf"[{_TOKEN_CHAR}]*$")
 _RUN_AFTER = re.compile(rf"[{_TOKEN_CHAR}]*")
 # Together, the runs on both sides of a break are at least this long: shorter ones are
@@ -190,7 +189,7 @@ _HEREDOC = re.compile(r"<<-?[ \t]*[\"']?(\w+)")
 
 def _join_break(match: re.Match[str]) -> str | None:
     text = match.string
-    before = _RUN_BEFORE.search(text, 0, match.start())
+    before = _RUN_BEFORE.search(text, max(0, match.start() - _JOIN_MIN), match.start())
     after = _RUN_AFTER.match(text, match.end())
     size = (before.end() - before.start() if before else 0) + (after.end() - after.start())
     if size < _JOIN_MIN:
@@ -201,7 +200,19 @@ def _join_break(match: re.Match[str]) -> str | None:
 
 
 def _has_join(text: str) -> bool:
-    return any(_join_break(m) is not None for m in _BREAK.finditer(text))
+    """Is any newline of `text` a break to join? Each newline is found by str.find and
+    looked at in a small window (a scan of the whole text for breaks costs more)."""
+    newline = text.find("\n")
+    while newline != -1:
+        start = newline
+        while start > 0 and newline - start < 8 and text[start - 1] in " \t\r\\+\"'":
+            start -= 1
+        if start > 0 and text[start - 1] in _TOKEN_SET:
+            match = _BREAK.match(text, start)
+            if match and _join_break(match) is not None:
+                return True
+        newline = text.find("\n", newline + 1)
+    return False
 
 
 def reading(text: str) -> Reading | None:
