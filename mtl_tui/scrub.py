@@ -241,18 +241,28 @@ _PRINTABLE = re.compile(r"[\x20-\x7e\t\r\n]+")
 _USER_PASSWORD = re.compile(r"[\x21-\x39\x3b-\x7e]{1,64}:[\x20-\x7e]{4,}")
 
 
-def _base64_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
-    """Base64 runs that decode to text holding a secret: `user:password` (a Basic
-    credential without its header), a config or key file, a Docker auths object."""
+def _decoded_runs(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """Base64 and hex runs of `text` with the text they decode to (UTF-8 only)."""
     for match in rules.BASE64_RUN.finditer(text):
         value = match.group("s")
         if len(value) % 4 == 1:
             continue
         try:
             raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
-            decoded = raw.decode("utf-8")
+            yield match, raw.decode("utf-8")
         except (binascii.Error, ValueError):
             continue
+    for match in rules.HEX_RUN.finditer(text):
+        try:
+            yield match, bytes.fromhex(match.group("s")).decode("utf-8")
+        except ValueError:
+            continue
+
+
+def _base64_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
+    """Base64 (or hex) runs that decode to text holding a secret: `user:password` (a Basic
+    credential without its header), a config or key file, a Docker auths object."""
+    for match, decoded in _decoded_runs(text):
         if len(decoded) < 6 or not _PRINTABLE.fullmatch(decoded):
             continue
         if _USER_PASSWORD.fullmatch(decoded) or (

@@ -232,6 +232,7 @@ PGPASS = re.compile(
     r"[^:\s]+:(?P<s>\S+)$"
 )
 # A lone base64 run that may hide `user:password` or a whole config (decoded and scanned).
+HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])(?P<s>(?:[0-9A-Fa-f]{2}){12,})(?![0-9A-Fa-f])")
 BASE64_RUN = re.compile(r"(?<![\w+/=\-])(?P<s>[A-Za-z0-9+/]{12,}={0,2})(?![\w+/=\-])")
 
 # Formats with structure beyond a prefix.

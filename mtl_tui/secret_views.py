@@ -2,8 +2,9 @@
 a line-wrap hides from the rules. A secret found in a reading is redacted in the original
 text, over the original characters it came from.
 
-- decoded: JSON/C string escapes (`\\/`, `\\"`, `\\n`, `\\u0041`, `\\x41`), URL
-  percent-encoding (twice, for double encoding) and HTML character references;
+- decoded: terminal colour codes dropped, JSON/C string escapes (`\\/`, `\\"`, `\\n`,
+  `\\u0041`, `\\x41`), URL percent-encoding (twice, for double encoding) and HTML
+  character references;
 - folded: compatibility forms and look-alike letters taken to the ASCII letter they pass
   for (NFKD with combining marks dropped, then Unicode's confusables data as shipped by
   confusable-homoglyphs), so that `ghр_` with a Cyrillic `р` or a full-width `ｇｈｐ_` reads
@@ -114,7 +115,7 @@ def _rewrite(
         if join:
             joins.append(size)
         pieces.append(replacement)
-        changed.extend(range(size, size + len(replacement)))
+        changed.extend(range(size, size + len(replacement)) if replacement else [size])
         new_starts.extend([starts[a]] * len(replacement))
         new_ends.extend([ends[b - 1]] * len(replacement))
         size += len(replacement)
@@ -170,6 +171,8 @@ def _confusable_ascii() -> dict[str, str]:
 def fold_char(char: str) -> str:
     """What a non-ASCII character passes for: its compatibility decomposition without
     combining marks, each remaining character taken to its ASCII look-alike if it has one."""
+    if unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return ""  # a combining mark or format character inside a token hides it
     decomposed = unicodedata.normalize("NFKD", char)
     kept = "".join(c for c in decomposed if not unicodedata.combining(c)) or char
     table = _confusable_ascii()
@@ -215,12 +218,17 @@ def _has_join(text: str) -> bool:
     return False
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
 def reading(text: str) -> Reading | None:
     """The text as the rules should also see it, or None when it reads the same."""
-    decodes = not text.isascii() or any(c in text for c in "\\%&")
+    decodes = not text.isascii() or any(c in text for c in "\\%&\x1b")
     if not decodes and ("\n" not in text or not _has_join(text)):
         return None
     view = Reading.of(text)
+    if "\x1b" in text:  # terminal colours (grep --color) split a key from its value
+        view = _rewrite(view, _ANSI, lambda match: "")
     if "\\" in text:
         view = _rewrite(view, _ESCAPE, _unescape)
     if "%" in view.text:

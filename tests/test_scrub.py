@@ -209,6 +209,7 @@ def test_a_wrapped_key_body_without_its_armour_goes_whole() -> None:
         "gh\u0440_",  # Cyrillic er
         "\uff47\uff48\uff50_",  # full-width g h p
         "g\u04bbp_",  # Cyrillic shha for h
+        "g\u0301hp_",  # a combining accent inside the prefix
         "\U0001d420hp_",  # mathematical bold g
     ],
 )
@@ -237,6 +238,7 @@ def test_look_alike_letters_in_a_key_name_do_not_hide_its_value() -> None:
         "ResourceManagerConfigurationBuilder\nValidationErrorCollectionHandler\n",
         "cat <<'EOF' > notes.txt\nremember to rotate the staging credentials quarterly\nEOF",
         "echo aGVsbG8gd29ybGQ= | base64 -d prints a greeting.",
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 passed: \x1b[32mok\x1b[0m",
     ],
 )
 def test_near_misses_of_the_new_readings_stay(text: str) -> None:
@@ -287,6 +289,9 @@ def test_base64_that_decodes_to_a_credential_goes(text: str) -> None:
         f"DB_PASSWORD=${{DB_PASSWORD:-{PW}}}",
         f"net use \\\\fs\\share /user:admin {PW}",
         f"connect as user admin, password {PW}, then rotate it",
+        # grep --color splits a key from its value; hex hides the whole line
+        f"DB_\x1b[01;31m\x1b[KPASSWORD\x1b[m\x1b[K={PW}",
+        "echo " + f"DB_PASSWORD={PW}".encode().hex() + " | xxd -r -p",
     ],
 )
 def test_credentials_found_by_hunting_are_redacted(text: str) -> None:
