@@ -177,10 +177,7 @@ COMMAND_PATTERNS = [
         rf"(?P<s>{_ARG})"
     ),
     # Dockerfile `ENV KEY VALUE`, `setx KEY VALUE`, fish `set -gx KEY VALUE`
-    re.compile(
-        rf"(?m)(?:^|[;&]\s*)[ \t]*(?:ENV|(?i:setx)|set\s+-[gxUlu]+)\s+(?i:{_SECRET_NAME})\s+"
-        rf"(?P<s>{_ARG})"
-    ),
+    re.compile(rf"(?:\bENV|(?i:\bsetx)|\bset\s+-[gxUlu]+)\s+(?i:{_SECRET_NAME})\s+(?P<s>{_ARG})"),
     # a secret piped into a command that reads it from stdin
     re.compile(
         rf"\b(?:echo|printf)(?:\s+-\w+)*(?:\s+'%s(?:\\n)?'|\s+\"%s(?:\\n)?\")?\s+(?P<s>{_ARG})\s*\|"
@@ -196,9 +193,11 @@ COMMAND_PATTERNS = [
         rf"(?i)(?:\b(?:basic_?)?auth\s*=\s*[(\[]|\b\w*(?:BasicAuth|Credentials?|"
         rf"PasswordAuthentication|UsernamePassword\w*)\()\s*{_QUOTED}\s*,\s*(?P<s>{_QUOTED})"
     ),
-    # YAML block scalars: `password: >-` or `|` with the value on the next line
+    # YAML block scalars: `password: >-` or `|` with the value on the next line (or on the
+    # same line, once a renderer has joined the lines)
     re.compile(
-        rf"(?im)^[ \t-]*[\"']?{_SECRET_NAME}[\"']?:[ \t]*[|>][+-]?\d*[ \t]*\n[ \t]+(?P<s>\S[^\n]*)"
+        rf"(?i)(?<![\w.\-]){_SECRET_NAME}[\"']?:[ \t]*[|>][+-]?\d?(?:[ \t]*\n[ \t]+|[ \t]+)"
+        rf"(?P<s>[^\s#][^\n]*)"
     ),
 ]
 # A name/value pair naming a secret: Kubernetes env (`- name: DB_PASSWORD` / `value: …`),
