@@ -329,3 +329,20 @@ def test_a_value_that_cannot_be_scanned_is_refused_not_passed(value: object, whe
     with pytest.raises(ScrubError, match=rf"cannot scan {re.escape(where)} for secrets") as info:
         scrub_value(value)
     assert isinstance(info.value, MtlError) and info.value.exit_code != 0
+
+
+def test_agents_md_export_scrubs_a_wrapped_token_before_joining_its_lines() -> None:
+    """The export joins each lesson into one line; a token wrapped in a stored field (as an
+    older mtl left it) must not become two harmless-looking words first."""
+    from mtl_tui.memory import packs
+    from mtl_tui.records import Memory
+
+    tail = "Zq8vLw2Xk9Tb4Nc7"  # the part after the wrap: alone, it looks like nothing
+    content = f"push with ghp_{GHP[4:26]}\n{tail} failed"
+    memory = Memory(
+        kind="insight",
+        fields={"title": "Rotate a leaked token", "description": "Seen in CI.", "content": content},
+    )
+    document = packs.agents_md([memory])
+    assert tail not in document and GHP[4:16] not in document
+    assert "Rotate a leaked token" in document
