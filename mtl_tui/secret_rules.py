@@ -208,7 +208,7 @@ NAMED_VALUE = re.compile(
 )
 # <password>…</password>, <apiKey>…</apiKey> (Maven settings.xml, NuGet.config, pom.xml)
 XML_ELEMENT = re.compile(
-    rf"(?i)<(?P<tag>(?:[\w.\-]+:)?[\w.\-]*?(?:{STRONG_WORDS}))>(?P<s>[^<\n]{{4,}})</(?P=tag)>"
+    rf"(?im)<(?P<tag>(?:[\w.\-]+:)?[\w.\-]*?(?:{STRONG_WORDS}))>(?P<s>[^<\n]{{4,}})(?:</(?P=tag)>|$)"
 )
 # prose: "user admin, password Xy7…", "passphrase: …" without a separator
 PROSE_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|passphrase|pwd)\s+(?P<s>[^\s,;.]{8,})")
@@ -248,7 +248,7 @@ STRUCTURED = [
     ),
     re.compile(r"\beyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]{8,}"),  # JWT (also JWE heads)
     re.compile(r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[\w/]+"),
-    re.compile(r"(?i)(?:https?://)?(?:[\w-]+\.)?discord(?:app)?\.com/api/webhooks/\d+/[\w-]+"),
+    re.compile(r"(?i)(?:https?://)?(?:[\w-]+\.)?discord(?:app)?\.com/api/webhooks/\d+(?:/[\w-]*)?"),
     re.compile(r"(?i)(?:https?://)?[\w.-]*webhook\.office\.com/webhookb2/\S+"),
     re.compile(r"(?i)(?:https?://)?hooks\.zapier\.com/hooks/catch/[\w/]+"),
     re.compile(r"(?<!\d)\d{8,10}:AA[\w-]{30,40}"),  # Telegram

@@ -289,6 +289,8 @@ def test_base64_that_decodes_to_a_credential_goes(text: str) -> None:
         f"DB_PASSWORD=${{DB_PASSWORD:-{PW}}}",
         f"net use \\\\fs\\share /user:admin {PW}",
         f"connect as user admin, password {PW}, then rotate it",
+        # cut short (a field truncated at 80 characters)
+        f"<username>ci</username>\n  <password>{PW}",
         # grep --color splits a key from its value; hex hides the whole line
         f"DB_\x1b[01;31m\x1b[KPASSWORD\x1b[m\x1b[K={PW}",
         "echo " + f"DB_PASSWORD={PW}".encode().hex() + " | xxd -r -p",
