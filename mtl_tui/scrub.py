@@ -14,31 +14,47 @@ import binascii
 import math
 import re
 from collections.abc import Iterable, Iterator
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+from mtl_tui.errors import MtlError
 
-class _Rules:
-    """secret_rules compiles a few hundred patterns when imported: that happens the first
-    time some text needs them, not in every command that merely imports this module."""
+
+class _Lazy:
+    """secret_rules compiles a few hundred patterns when imported (secret_views a few more):
+    that happens the first time some text needs them, not in every command that merely
+    imports this module. Each name is looked up once, then kept on the instance."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
 
     def __getattr__(self, name: str) -> Any:
-        from mtl_tui import secret_rules
+        import importlib
 
-        return getattr(secret_rules, name)
+        value = getattr(importlib.import_module(self._module), name)
+        setattr(self, name, value)
+        return value
 
 
-rules = _Rules()
+rules: Any = _Lazy("mtl_tui.secret_rules")
+views: Any = _Lazy("mtl_tui.secret_views")
 
 REDACTED = "[REDACTED]"
 
+
+class ScrubError(MtlError):
+    """A text or value the boundary could not scrub completely: nothing is written."""
+
+
 # Whatever any rule needs, at least one of these is in the text: a secret-sounding word, a
-# URL, a command-line flag, a key block, or a long run of characters. Plain substring tests
-# and str.split run in C: most prose is let through in microseconds.
+# URL, a command-line flag, a tool with a password flag of its own, a key block, or a long
+# run of characters. Plain substring tests and str.split run in C: most prose is let
+# through in microseconds (faster than one regex of alternatives).
 _TRIGGERS = (
     "pass", "pwd", "secret", "token", "key", "auth", "cred", "bearer", "basic", "salt",
-    "dsn", "cookie", "sig=", "://", "-----begin", "private-", " -p", " -u", "login",
-    "identified", "hooks.", "webhook",
+    "dsn", "cookie", "sig=", "://", "-----begin", "private-", " -p", " -u", " -a", " -k",
+    " -w", " -n", "-user", "/user:", "login", "identified", "hooks.", "webhook", "redis-cli",
+    "openssl", "sudo", "@tcp(", "@unix(", "@udp(",
 )  # fmt: skip
 _LONG_WORD = 16
 
@@ -160,6 +176,36 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
         for match in pattern.finditer(text):
             if _plausible(match.group("s"), text, match.end()):
                 yield match.span("s")
+    for pattern in rules.COMMAND_PATTERNS:
+        for match in pattern.finditer(text):
+            if _plausible(match.group("s"), text, match.end()):
+                yield match.span("s")
+    for match in rules.XML_ELEMENT.finditer(text):
+        if _plausible(match.group("s"), text, match.end()):
+            yield match.span("s")
+    for match in rules.NAMED_VALUE.finditer(text):
+        value = match.group("s")
+        if _plausible(match.group("q") + value, text, match.end()) and not (
+            rules.NOT_SECRET_KEY_SUFFIX.search(match.group("key"))
+        ):
+            yield match.span("s")
+    for pattern in (rules.PROSE_PASSWORD, rules.GO_DSN):
+        for match in pattern.finditer(text):
+            if _looks_random(match.group("s"), 3.0, 8, mixed_case=True):
+                yield match.span("s")
+    for match in rules.USER_FLAG.finditer(text):
+        user, password = match.group("user"), match.group("pw")
+        if user.isdigit() and password.isdigit():
+            continue  # -u 1000:1000, a uid and gid
+        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        if rules.USER_GROUP_COMMAND.search(line):
+            continue  # docker run -u app:staff: a user and a group
+        if _plausible(password, text, match.end()):
+            yield match.span("s")
+    for match in rules.PGPASS.finditer(text):
+        line = match.group(0)
+        if not re.fullmatch(r"[0-9A-Fa-f:]+", line) and _plausible(match.group("s"), text, 0):
+            yield match.span("s")
 
 
 _NUMERIC_SECRET_KEY = re.compile(r"(?i)pass|pwd|pin|secret|otp|code")
@@ -169,6 +215,11 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
     for match in rules.ASSIGNMENT.finditer(text):
         key, value = match.group("key"), match.group("s")
         bare = value.strip()
+        between = text[match.end("key") : match.start("s")]
+        if key.startswith("$") and "=" not in between:
+            continue  # "$PWD:/src": a lookup followed by a colon (PHP's `$password =` counts)
+        if not any(c in between for c in "=:") and bare.rstrip(".,;:!?").isalpha():
+            continue  # "no token is configured.": a word in a sentence
         if not _plausible(match.group("q") + value, text, match.end()):
             continue
         if bare.isdigit() and len(bare) <= 12 and not _NUMERIC_SECRET_KEY.search(key):
@@ -186,6 +237,40 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
         yield match.span("s")
 
 
+_PRINTABLE = re.compile(r"[\x20-\x7e\t\r\n]+")
+_USER_PASSWORD = re.compile(r"[\x21-\x39\x3b-\x7e]{1,64}:[\x20-\x7e]{4,}")
+
+
+def _decoded_runs(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """Base64 and hex runs of `text` with the text they decode to (UTF-8 only)."""
+    for match in rules.BASE64_RUN.finditer(text):
+        value = match.group("s")
+        if len(value) % 4 == 1:
+            continue
+        try:
+            raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+            yield match, raw.decode("utf-8")
+        except (binascii.Error, ValueError):
+            continue
+    for match in rules.HEX_RUN.finditer(text):
+        try:
+            yield match, bytes.fromhex(match.group("s")).decode("utf-8")
+        except ValueError:
+            continue
+
+
+def _base64_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
+    """Base64 (or hex) runs that decode to text holding a secret: `user:password` (a Basic
+    credential without its header), a config or key file, a Docker auths object."""
+    for match, decoded in _decoded_runs(text):
+        if len(decoded) < 6 or not _PRINTABLE.fullmatch(decoded):
+            continue
+        if _USER_PASSWORD.fullmatch(decoded) or (
+            depth < 2 and _candidate(decoded) and _find(decoded, depth + 1)
+        ):
+            yield match.span("s")
+
+
 def _entropy_spans(text: str) -> Iterable[tuple[int, int]]:
     for match in rules.ANY_ASSIGNMENT.finditer(text):
         if _looks_random(match.group("s"), ENTROPY_ASSIGNED, 16):
@@ -198,14 +283,29 @@ def _entropy_spans(text: str) -> Iterable[tuple[int, int]]:
             yield match.span("s")
 
 
-def secret_spans(text: str) -> list[tuple[int, int]]:
-    """Where the secrets in `text` are, merged and in order."""
+def _find(text: str, depth: int = 0) -> list[tuple[int, int]]:
+    """Where the rules find secrets in `text` as it reads (unmerged)."""
     spans: list[tuple[int, int]] = []
     for pattern in (*_own_patterns(), *_detect_secrets_patterns()):
         spans.extend(_span(m) for m in pattern.finditer(text))
     spans.extend(_cli_spans(text))
     spans.extend(_assignment_spans(text))
     spans.extend(_entropy_spans(text))
+    spans.extend(_base64_spans(text, depth))
+    return spans
+
+
+def secret_spans(text: str, reading: views.Reading | None = None) -> list[tuple[int, int]]:
+    """Where the secrets in `text` are, merged and in order: as it reads, and as it reads
+    decoded, with look-alike characters folded and wrapped lines joined (secret_views)."""
+    spans = _find(text)
+    reading = reading or views.reading(text)
+    if reading is not None:
+        spans += [
+            reading.original(start, end)
+            for start, end in _find(reading.text)
+            if end > start and reading.counts(start, end)
+        ]
     merged: list[tuple[int, int]] = []
     for start, end in sorted(s for s in spans if s[1] > s[0]):
         if merged and start <= merged[-1][1]:
@@ -239,25 +339,48 @@ def has_invisible(text: str) -> bool:
     return not text.isascii() and len(text.translate(_INVISIBLE)) != len(text)
 
 
+# A redaction can expose a new match next to it (a key block inside a URL), so scrubbing
+# runs until nothing changes (twice in practice); a text still changing after this many
+# passes is refused rather than stored half-scrubbed.
+_PASSES = 8
+
+
+# Short texts (tags, languages, model and repository names, titles) come back again and
+# again on an import: their results are kept.
+_CACHED_UP_TO = 300
+
+
 def scrub_secrets(text: str) -> str:
+    if len(text) <= _CACHED_UP_TO:
+        return _scrub_short(text)
+    return _scrub_secrets(text)
+
+
+@lru_cache(maxsize=16384)
+def _scrub_short(text: str) -> str:
+    return _scrub_secrets(text)
+
+
+def _scrub_secrets(text: str) -> str:
     if not text.isascii():
         text = text.translate(_INVISIBLE)
-    if not _candidate(text):
-        return text
-    # A redaction can expose a new match next to it (a key block inside a URL), so run
-    # until nothing changes (twice in practice).
-    for _ in range(3):
-        spans = secret_spans(text)
-        cleaned = _redact(text, spans)
+    reading = views.reading(text)
+    if not _candidate(text) and not (reading and _candidate(reading.text)):
+        return text  # nothing secret-like, as it reads or decoded
+    for _ in range(_PASSES):
+        cleaned = _redact(text, secret_spans(text, reading))
         if cleaned == text:
-            break
+            return text
         text = cleaned
-    return text
+        reading = views.reading(text)
+    raise ScrubError(f"could not scrub a text of {len(text):,} characters: it kept changing")
 
 
 # -- absolute paths -------------------------------------------------------------------------
 
-_HOME = re.compile(r"(?:/home/|/Users/|/root\b)[^/\s'\"`]*|[A-Za-z]:\\Users\\[^\\\s'\"`]+")
+_HOME = re.compile(
+    r"(?:/home/|/Users/)[^/\s'\"`(){}\[\]<>,;]*|/root\b|[A-Za-z]:\\Users\\[^\\\s'\"`]+"
+)
 _SYSTEM_PREFIXES = ("/dev/", "/usr/", "/bin/", "/sbin/", "/etc/", "/proc/", "/sys/", "/lib")
 _ABS_PATH = re.compile(r"(?<![\w.~:/\\-])(/[\w.@+-]+(?:/[\w.@+-]+)+)/?")
 # First directories of file-system paths; anything else (`/api/v1/users`) is a route.
@@ -288,18 +411,59 @@ def scrub_paths(text: str) -> str:
 
 
 def scrub(text: str) -> str:
+    if len(text) <= _CACHED_UP_TO:
+        return _scrub_short_all(text)
     return scrub_paths(scrub_secrets(text))
 
 
+@lru_cache(maxsize=16384)
+def _scrub_short_all(text: str) -> str:
+    return scrub_paths(scrub_secrets(text))
+
+
+_SCALARS = (int, float, bool, type(None))
+
+
 def _strings(value: Any) -> Iterator[str]:
+    """Every string inside `value`; a ScrubError for anything that cannot be scanned (bytes,
+    objects): it would otherwise pass the boundary unread."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _strings(item)
     elif isinstance(value, dict):
-        for item in value.values():
+        for key, item in value.items():
+            if not isinstance(key, (str, *_SCALARS)):
+                raise _CannotScan
             yield from _strings(item)
+    elif not isinstance(value, _SCALARS):
+        raise _CannotScan
+
+
+class _CannotScan(Exception):
+    pass
+
+
+def _unscannable(value: Any, where: str = "value") -> ScrubError | None:
+    """The error naming what could not be scanned (looked for only when there is one)."""
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if (error := _unscannable(item, f"{where}[{index}]")) is not None:
+                return error
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, *_SCALARS)):
+                return ScrubError(f"cannot scan {where} for secrets: it has a key of type "
+                                  f"{type(key).__name__}; nothing was written")  # fmt: skip
+            if (error := _unscannable(item, f"{where}.{key}")) is not None:
+                return error
+    elif not isinstance(value, (str, *_SCALARS)):
+        return ScrubError(
+            f"cannot scan {where} for secrets: it holds {type(value).__name__}, not text; "
+            "nothing was written"
+        )
+    return None
 
 
 def scrub_value(value: Any, paths: bool = True) -> Any:
@@ -307,11 +471,15 @@ def scrub_value(value: Any, paths: bool = True) -> Any:
     dicts, lists and tuples (dict keys are field names of ours and stay). A structure with
     nothing to scrub anywhere is returned as it is, after one check of all its text."""
     if not isinstance(value, str):
-        joined = "\n".join(_strings(value))
+        try:
+            joined = "\n\n".join(_strings(value))  # a blank line: no field runs into the next
+        except _CannotScan:
+            raise _unscannable(value) or ScrubError("cannot scan a value for secrets") from None
         if (
             not _candidate(joined)
             and not (paths and ("/" in joined or "\\" in joined))
             and not has_invisible(joined)
+            and not ((reading := views.reading(joined)) and _candidate(reading.text))
         ):
             return value
     return _scrub_each(value, paths)

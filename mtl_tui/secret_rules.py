@@ -45,7 +45,7 @@ PREFIXES: dict[str, int] = {
     "shppa_": 32, "shpss_": 32, "xoxb-": 20, "xoxp-": 20, "xoxa-": 20, "xoxs-": 20,
     "xoxr-": 20, "xoxo-": 20, "xoxe.": 20, "xoxe-": 20, "xapp-": 20, "sl.": 100,
     "tfp_": 40, "pat-na1-": 30, "pat-eu1-": 30, "ctp_": 30, "zpka_": 30,
-    "SWMTKN-1-": 60,
+    "SWMTKN-1-": 60, "cio": 32,
 }  # fmt: skip
 
 
@@ -61,8 +61,8 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 # Keys whose values are secrets (matched case-insensitively inside a longer key name).
 SECRET_KEY_WORDS = (
-    r"passw(?:or)?d|passphrase|pass(?=$|[_.\-\"'\s:=])|(?<![a-z])pwd|secret|token|"
-    r"api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
+    r"passw(?:or)?d|passphrase|pass(?=$|[_.\-\"'\s:=])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|"
+    r"secret|token|api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing[_.\-]?key|encryption[_.\-]?key|enc[_.\-]?key|session[_.\-]?key|"
     r"master[_.\-]?key|license[_.\-]?key|secret[_.\-]?key|client[_.\-]?key|account[_.\-]?key|"
     r"app[_.\-]?key|credentials?|(?<![a-z])salt(?![a-z])|(?<![a-z])dsn(?![a-z])|"
@@ -71,18 +71,19 @@ SECRET_KEY_WORDS = (
 )
 # Key words whose values are redacted only when they look random (`cache_key = "user:42"`
 # is not a secret, `MAPBOX_KEY=pk.…` is).
-STRONG_KEY = re.compile(
-    r"(?i)passw(?:or)?d|passphrase|pass(?![a-z])|(?<![a-z])pwd|secret|token|"
+STRONG_WORDS = (
+    r"passw(?:or)?d|passphrase|pass(?![a-z])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|secret|token|"
     r"api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing|encryption|enc[_.\-]?key|session[_.\-]?key|master[_.\-]?key|"
     r"license[_.\-]?key|webhook[_.\-]?url|connection[_.\-]?string|conn[_.\-]?str"
 )
+STRONG_KEY = re.compile(rf"(?i){STRONG_WORDS}")
 NOT_SECRET_KEY_SUFFIX = re.compile(
     r"(?i)[_.\-](?:id|ids|name|names|file|path|dir|url|uri|endpoint|env|var|length|len|type|"
     r"field|header|hash|hashed|policy|min|max|count|ttl|expiry|expires|expires_at|format|"
     r"prefix|scope|scopes|kind|source|store|manager|provider|service|mode|hint|label)$"
 )
-_KEY = rf"(?<![\w.\-])(?P<key>(?:[A-Za-z_@$][\w.\-]*?)?(?:{SECRET_KEY_WORDS})[\w.\-]*)"
+_KEY = rf"(?<![\w.\-$])(?P<key>(?:[A-Za-z_@$][\w.\-]*?)?(?:{SECRET_KEY_WORDS})[\w.\-]*)"
 _VALUE = r"(?P<q>[\"'`]?)(?P<s>(?<=[\"'`])[^\"'`\n]+|(?<![\"'`])[^\s\"'`,;)}\]<>]+)"
 # key = value, key: value, "key": "value", KEY=value, key => value, key := value
 ASSIGNMENT = re.compile(
@@ -99,6 +100,7 @@ NOT_SECRET_VALUES = {
 INDIRECT_VALUE = re.compile(
     r"""(?ix)^(?:
       \$\{?[A-Za-z_]            # $VAR, ${VAR}
+    | \$\(|`                   # $(command), `command`
     | %\(?[A-Za-z_]            # %(name)s, %VAR%
     | \{\{                     # {{ template }}
     | <[^>]*>?$                # <placeholder>
@@ -135,13 +137,13 @@ CLI_PATTERNS = [
     # sshpass -p PASSWORD, docker/podman/helm/oras login -p PASSWORD
     re.compile(rf"(?i)\bsshpass\s+-p\s*(?P<s>{_ARG})"),
     re.compile(rf"(?i)\blogin\b[^\n|;&]*?\s-p\s+(?P<s>{_ARG})"),
-    # curl -u user:password, --user, --proxy-user, wget --http-password=
-    re.compile(rf"(?i)(?:\s|^)(?:-u|--user|--proxy-user|-U)[\s=]+(?P<s>[^\s:\"']+[:%]{_ARG})"),
     # htpasswd -b FILE USER PASSWORD, htpasswd -nb USER PASSWORD
     re.compile(rf"\bhtpasswd\s+-[a-zA-Z]*n[a-zA-Z]*\s+{_ARG}\s+(?P<s>{_ARG})"),
     re.compile(rf"\bhtpasswd\s+-[a-zA-Z]*b[a-zA-Z]*\s+{_ARG}\s+{_ARG}\s+(?P<s>{_ARG})"),
     # --password VALUE, --api-key=VALUE, --client-secret VALUE, --token VALUE
     re.compile(rf"(?i)(?<![\w-])--?[\w-]*(?:{SECRET_KEY_WORDS})[\w-]*(?:=|\s+)(?!-)(?P<s>{_ARG})"),
+    # a default in a shell/compose lookup: ${DB_PASSWORD:-value}, ${API_TOKEN=value}
+    re.compile(rf"(?i)\$\{{\w*(?:{SECRET_KEY_WORDS})\w*:?[-=](?P<s>[^}}\s]+)\}}"),
     # SQL: IDENTIFIED BY 'pw', PASSWORD 'pw'
     re.compile(r"(?i)\b(?:identified\s+by|with\s+password|password)\s+(?P<s>'[^'\n]+')"),
     # .netrc: machine HOST login USER password PW
@@ -150,6 +152,87 @@ CLI_PATTERNS = [
         rf"\s+password\s+(?P<s>{_ARG})"
     ),
 ]
+
+_QUOTED = r"""(?:"[^"\n]+"|'[^'\n]+')"""
+_CMD = r"[^\n|;&]*?\s"  # the rest of the same command, up to the flag
+_SECRET_NAME = rf"[\w.\-]*(?:{STRONG_WORDS})[\w.\-]*"
+# Tools whose password flags are their own (each from the tool's manual).
+COMMAND_PATTERNS = [
+    re.compile(rf"\bredis-cli\b{_CMD}-a\s+(?P<s>{_ARG})"),
+    re.compile(rf"\bopenssl\b{_CMD}-(?:k|kfile|pass(?:in|out|word)?)\s+(?:pass:)?(?P<s>{_ARG})"),
+    re.compile(rf"\b(?:zip|unzip|zipcloak|funzip)\b{_CMD}-P\s+(?P<s>{_ARG})"),
+    re.compile(rf"\b(?:7z[ar]?|7za|unrar|rar)\b{_CMD}-p(?P<s>{_ARG})"),
+    re.compile(rf"\bssh-keygen\b{_CMD}-[NP]\s+(?P<s>{_ARG})"),
+    re.compile(rf"\bldap\w+\b{_CMD}-w\s+(?P<s>{_ARG})"),
+    re.compile(rf"\b(?:sqlcmd|bcp|osql|isql)\b{_CMD}-P\s*(?P<s>{_ARG})"),
+    re.compile(rf"\bmongo\w*\b{_CMD}-p\s+(?P<s>{_ARG})"),
+    re.compile(rf"\bmysqladmin\b{_CMD}password\s+(?P<s>{_ARG})"),
+    re.compile(rf"(?i)\bnet\s+use\b{_CMD}/user:\S+\s+(?P<s>{_ARG})"),
+    re.compile(rf"\bcargo\s+login\s+(?P<s>{_ARG})"),
+    re.compile(rf"\bpoetry\s+config\s+http-basic\.\S+\s+{_ARG}\s+(?P<s>{_ARG})"),
+    re.compile(rf"\bsecret\s+set\s+\S+{_CMD}(?:--body|-b)[\s=]+(?P<s>{_ARG})"),
+    # npm/yarn/aws/pip/git `config set KEY VALUE` with a secret KEY
+    re.compile(
+        rf"(?i)\bconfig(?:ure)?\s+(?:set\s+)?(?:--?\S+\s+)*\S*?(?:{STRONG_WORDS})[\w.\-]*\s+"
+        rf"(?P<s>{_ARG})"
+    ),
+    # Dockerfile `ENV KEY VALUE`, `setx KEY VALUE`, fish `set -gx KEY VALUE`
+    re.compile(rf"(?:\bENV|(?i:\bsetx)|\bset\s+-[gxUlu]+)\s+(?i:{_SECRET_NAME})\s+(?P<s>{_ARG})"),
+    # a secret piped into a command that reads it from stdin
+    re.compile(
+        rf"\b(?:echo|printf)(?:\s+-\w+)*(?:\s+'%s(?:\\n)?'|\s+\"%s(?:\\n)?\")?\s+(?P<s>{_ARG})\s*\|"
+        r"[^\n]*?(?:--password-stdin|\bsudo\s+-\w*S|passwd\s+--stdin|\bchpasswd\b|--with-token)"
+    ),
+    # getenv("API_KEY", "default"), .get("password", "x"), ENV.fetch("TOKEN", "x")
+    re.compile(
+        rf"(?i)\b(?:getenv|get|fetch|env)\(\s*[\"'](?:{_SECRET_NAME})[\"']\s*,\s*(?P<s>{_QUOTED})"
+    ),
+    re.compile(rf"(?i)\benv\.{_SECRET_NAME}\s*(?:\|\||\?\?|\bor\b)\s*(?P<s>{_QUOTED})"),
+    # positional credentials: auth=("user", "pw"), HTTPBasicAuth("u", "pw"), NetworkCredential
+    re.compile(
+        rf"(?i)(?:\b(?:basic_?)?auth\s*=\s*[(\[]|\b\w*(?:BasicAuth|Credentials?|"
+        rf"PasswordAuthentication|UsernamePassword\w*)\()\s*{_QUOTED}\s*,\s*(?P<s>{_QUOTED})"
+    ),
+    # YAML block scalars: `password: >-` or `|` with the value on the next line (or on the
+    # same line, once a renderer has joined the lines)
+    re.compile(
+        rf"(?i)(?<![\w.\-]){_SECRET_NAME}[\"']?:[ \t]*[|>][+-]?\d?(?:[ \t]*\n[ \t]+|[ \t]+)"
+        rf"(?P<s>[^\s#][^\n]*)"
+    ),
+]
+# A name/value pair naming a secret: Kubernetes env (`- name: DB_PASSWORD` / `value: …`),
+# ECS and docker inspect JSON, .NET appSettings (`<add key="ApiKey" value="…"/>`).
+NAMED_VALUE = re.compile(
+    rf"(?i)\b(?:name|key)[\"']?\s*[:=]\s*[\"']?(?P<key>{_SECRET_NAME})[\"']?[ \t,;]*(?:\n[ \t]*)?"
+    rf"[\"']?value[\"']?\s*[:=]\s*(?P<q>[\"']?)(?P<s>(?<=[\"'])[^\"'\n]+|(?<![\"'])[^\s\"',;}}]+)"
+)
+# <password>…</password>, <apiKey>…</apiKey> (Maven settings.xml, NuGet.config, pom.xml)
+XML_ELEMENT = re.compile(
+    rf"(?im)<(?P<tag>(?:[\w.\-]+:)?[\w.\-]*?(?:{STRONG_WORDS}))>(?P<s>[^<\n]{{4,}})(?:</(?P=tag)>|$)"
+)
+# prose: "user admin, password Xy7…", "passphrase: …" without a separator
+PROSE_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|passphrase|pwd)\s+(?P<s>[^\s,;.]{8,})")
+# Go's MySQL driver DSN: user:password@tcp(host:port)/db
+GO_DSN = re.compile(r"(?<![\w/:@])[\w.\-]+:(?P<s>[^\s@/:\"']{4,})@(?:tcp|unix|udp)\(")
+
+# curl -u user:password, -uuser:password, --user=, --proxy-user, smbclient -U user%password
+# (user:group after `docker run -u` is not a credential: see scrub.py).
+USER_FLAG = re.compile(
+    r"(?:(?<=\s)|^)(?:--user|--proxy-user|-u|-U)(?:[\s=]+|(?=[A-Za-z0-9_\"']))"
+    r"(?P<s>(?P<q>[\"'])?(?P<user>[A-Za-z0-9_.@+\-][^\s:%\"']*)[:%]"
+    r"(?P<pw>(?(q)[^\"'\n]+|[^\s\"';|&]+)))"
+)
+USER_GROUP_COMMAND = re.compile(
+    r"\b(?:docker|podman|nerdctl|buildah)\s+(?:container\s+)?(?:run|exec|create)\b[^\n|;&]*$"
+)
+# ~/.pgpass: hostname:port:database:username:password, one a line
+PGPASS = re.compile(
+    r"(?m)^(?P<host>\*|[A-Za-z0-9_\-]*[A-Za-z][A-Za-z0-9_.\-]*):(?:\d{1,5}|\*):[^:\s]+:"
+    r"[^:\s]+:(?P<s>\S+)$"
+)
+# A lone base64 run that may hide `user:password` or a whole config (decoded and scanned).
+HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])(?P<s>(?:[0-9A-Fa-f]{2}){12,})(?![0-9A-Fa-f])")
+BASE64_RUN = re.compile(r"(?<![\w+/=\-])(?P<s>[A-Za-z0-9+/]{12,}={0,2})(?![\w+/=\-])")
 
 # Formats with structure beyond a prefix.
 STRUCTURED = [
@@ -165,7 +248,7 @@ STRUCTURED = [
     ),
     re.compile(r"\beyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]{8,}"),  # JWT (also JWE heads)
     re.compile(r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[\w/]+"),
-    re.compile(r"(?i)(?:https?://)?(?:[\w-]+\.)?discord(?:app)?\.com/api/webhooks/\d+/[\w-]+"),
+    re.compile(r"(?i)(?:https?://)?(?:[\w-]+\.)?discord(?:app)?\.com/api/webhooks/\d+(?:/[\w-]*)?"),
     re.compile(r"(?i)(?:https?://)?[\w.-]*webhook\.office\.com/webhookb2/\S+"),
     re.compile(r"(?i)(?:https?://)?hooks\.zapier\.com/hooks/catch/[\w/]+"),
     re.compile(r"(?<!\d)\d{8,10}:AA[\w-]{30,40}"),  # Telegram

@@ -38,7 +38,7 @@ from mtl_tui.memory import packs
 from mtl_tui.memory.distill import RunRecord
 from mtl_tui.memory.embed import SentenceTransformerEmbedder
 from mtl_tui.memory.store import MemoryStore
-from mtl_tui.records import Memory
+from mtl_tui.records import EMBEDDING_SCHEME, Memory
 from mtl_tui.session import learn
 
 DATA = Path(__file__).parent / "data" / "secrets"
@@ -196,7 +196,11 @@ def pack_import(store: MemoryStore, texts: list[str], tmp: Path) -> list[str]:
                 "name": "incoming",
                 "created_at": "2026-11-01T00:00:00+00:00",
                 "mtl_version": "0",
-                "embedding": {"model": store.embedder.name, "dim": store.embedder.dim},
+                "embedding": {
+                    "model": store.embedder.name,
+                    "dim": store.embedder.dim,
+                    "scheme": EMBEDDING_SCHEME,  # as this pool embeds: nothing re-embedded
+                },
                 "items": items,
             }
         )

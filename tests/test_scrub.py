@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from mtl_tui.scrub import REDACTED, scrub, scrub_value
+from mtl_tui.errors import MtlError
+from mtl_tui.scrub import REDACTED, ScrubError, scrub, scrub_value
 
 SECRETS = [
     ("export OPENAI_API_KEY=sk-proj-Abc123Def456Ghi789Jkl", "sk-proj-Abc123Def456Ghi789Jkl"),
@@ -149,3 +151,200 @@ def test_invisible_characters_go_even_with_nothing_else_to_scrub() -> None:
             "title": "Read the evaluator"
         }
         assert token not in scrub_value({"content": f"use {hidden} here"})["content"]
+
+
+# -- what encodings, look-alikes and line-wraps hid (security review, issue #12 round 2) ----
+
+PW = "Qz7xK2pLm9Vt"
+GHP = "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (f"curl -udeploy:{PW} https://ci.example.com/api", "https://ci.example.com/api"),
+        (f"wget --user=deploy:{PW} https://x.example.com/a.tgz", "https://x.example.com/a.tgz"),
+        (f"DATABASE_URL=postgres%3A%2F%2Fapp%3A{PW}%40db.internal%2Fshop", "db.internal"),
+        (f"q=mysql%253A%252F%252Froot%253A{PW}%2540db", "q=mysql"),
+        (f'{{"url": "postgres:\\/\\/app:{PW}@db.internal\\/shop"}}', "db.internal"),
+        (f'["password = \\"{PW}\\"\\n"]', '["password = '),
+        (f"postgres&#58;&#47;&#47;app&#58;{PW}&#64;db.internal", "db.internal"),
+    ],
+)
+def test_encoded_credentials_are_found_and_the_rest_kept(text: str, kept: str) -> None:
+    cleaned = scrub(text)
+    assert PW not in cleaned and REDACTED in cleaned
+    assert kept in cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"token: {GHP[:22]}\n{GHP[22:]} used by ci",
+        f"export GITHUB_TOKEN={GHP[:20]}\\\n    {GHP[20:]}",
+        f'TOKEN = ("{GHP[:24]}"\n         "{GHP[24:]}")',
+        f"2026-11-22T10:00:01Z push with {GHP[:30]}\n{GHP[30:]} done",
+    ],
+)
+def test_a_token_wrapped_across_lines_goes_whole(text: str) -> None:
+    cleaned = scrub(text)
+    for piece in (GHP[4:16], GHP[-10:], GHP[20:30]):
+        assert piece not in cleaned, cleaned
+
+
+def test_a_wrapped_key_body_without_its_armour_goes_whole() -> None:
+    body = [
+        "MIIEowIBAAKCAQEAx5vGtq0Jm1u9C0Dfb4Q2eH7Jk3Lm9Np8Rs6Tu1Vw2Xy3Zz4Ab5Cd6Ef7Gh8Ij9Kl0Mn1Op2",
+        "Qr3St4Uv5Wx6Yz7Ab8Cd9Ef0Gh1Ij2Kl3Mn4Op5Qr6St7Uv8Wx9Yz0Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9S",
+        "t0Uv1Wx2Y",
+    ]
+    cleaned = scrub("key body as pasted:\n" + "\n".join(body))
+    assert all(line not in cleaned for line in body)
+    assert cleaned.startswith("key body as pasted:")
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "gh\u0440_",  # Cyrillic er
+        "\uff47\uff48\uff50_",  # full-width g h p
+        "g\u04bbp_",  # Cyrillic shha for h
+        "g\u0301hp_",  # a combining accent inside the prefix
+        "\U0001d420hp_",  # mathematical bold g
+    ],
+)
+def test_look_alike_letters_in_a_prefix_do_not_hide_a_token(prefix: str) -> None:
+    body = GHP[4:]
+    text = f"push with {prefix}{body} then stop"
+    # the original characters are what go: nothing of the disguised prefix is left behind
+    assert scrub(text) == f"push with {REDACTED} then stop"
+
+
+def test_look_alike_letters_in_a_key_name_do_not_hide_its_value() -> None:
+    assert scrub(f"\u0440\u0430ssword = {PW}") == f"\u0440\u0430ssword = {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Сообщение «Неверный пароль» значит, что пароль не подошёл: проверьте раскладку.",
+        "Ο έλεγχος αποτυγχάνει όταν λείπει το κλειδί API από το περιβάλλον.",
+        "Ｃｏｎｆｉｇ files saved with full-width letters need NFKC before you diff them.",
+        "git push -u origin main\nsort -u names.txt\ndocker run -u 1000:1000 app\n"
+        'docker run -u "$(id -u):$(id -g)" -v "$PWD:/src" builder',
+        "Percent-encode a space as %20 and a slash as %2F: q=a%20b%2Fc&page=2",
+        '{"url": "https:\\/\\/example.com\\/api\\/v1", "msg": "saved \\"report.csv\\""}',
+        "def configure_logging_for_the_whole_application(\n    level=logging.INFO,\n):",
+        "ResourceManagerConfigurationBuilder\nValidationErrorCollectionHandler\n",
+        "cat <<'EOF' > notes.txt\nremember to rotate the staging credentials quarterly\nEOF",
+        "echo aGVsbG8gd29ybGQ= | base64 -d prints a greeting.",
+        "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 passed: \x1b[32mok\x1b[0m",
+    ],
+)
+def test_near_misses_of_the_new_readings_stay(text: str) -> None:
+    assert scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a Basic credential without its header, a Docker auths object, a key file: base64
+        "echo ZGVwbG95OlF6N3hLMnBMbTlWdA== | base64 -d",
+        "data: eyJhdXRocyI6eyJnaGNyLmlvIjp7ImF1dGgiOiJaR1Z3Ykc5NU9sRjZOM2hMTW5CTWJU"
+        "bFdkQT09In19fQ==",
+        "client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSU"
+        "JnUXo3eEsycExtOVZ0Cg==",
+    ],
+)
+def test_base64_that_decodes_to_a_credential_goes(text: str) -> None:
+    cleaned = scrub(text)
+    assert REDACTED in cleaned
+    assert not any(len(w) > 20 for w in cleaned.split()), cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"<server><username>ci</username><password>{PW}</password></server>",
+        f'dsn := "app:{PW}@tcp(db:3306)/shop"',
+        f"redis-cli -h cache -a {PW} ping",
+        f"openssl pkcs12 -export -passout pass:{PW} -out a.p12",
+        f"zip -P {PW} backup.zip notes.txt",
+        f"7z a -p{PW} backup.7z dir",
+        f"ssh-keygen -t ed25519 -N '{PW}' -f key",
+        f"ldapsearch -x -D cn=admin,dc=example,dc=org -w {PW}",
+        f"sqlcmd -S db -U sa -P {PW} -Q 'select 1'",
+        f"npm config set //registry.npmjs.org/:_authToken {PW}",
+        f'<add key="ApiKey" value="{PW}" />',
+        f"env:\n- name: DB_PASSWORD\n  value: {PW}",
+        f'[{{"name": "API_TOKEN", "value": "{PW}"}}]',
+        f'api_key = os.getenv("API_KEY", "{PW}")',
+        f"password: >-\n  {PW}",
+        f"ENV DB_PASSWORD {PW}",
+        f"set -gx API_TOKEN {PW}",
+        f"gh secret set DEPLOY_KEY --body {PW}",
+        f"echo '{PW}' | sudo -S apt-get update",
+        f"requests.get(url, auth=('ci', '{PW}'))",
+        f"db.internal:5432:shop:app:{PW}",
+        f"DB_PASSWORD=${{DB_PASSWORD:-{PW}}}",
+        f"net use \\\\fs\\share /user:admin {PW}",
+        f"connect as user admin, password {PW}, then rotate it",
+        # cut short (a field truncated at 80 characters)
+        f"<username>ci</username>\n  <password>{PW}",
+        # grep --color splits a key from its value; hex hides the whole line
+        f"DB_\x1b[01;31m\x1b[KPASSWORD\x1b[m\x1b[K={PW}",
+        "echo " + f"DB_PASSWORD={PW}".encode().hex() + " | xxd -r -p",
+    ],
+)
+def test_credentials_found_by_hunting_are_redacted(text: str) -> None:
+    cleaned = scrub(text)
+    assert PW not in cleaned and REDACTED in cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<passwordPolicy>strict</passwordPolicy> names a rule set.",
+        "A Kubernetes env entry - name: DB_PASSWORD with valueFrom reads a Secret.",
+        "ssh-keygen -N '' makes a key without a passphrase.",
+        "config.get('token', None) returns None when no token is configured.",
+        "The Go DSN user:password@tcp(localhost:3306)/dbname in the docs is a template.",
+        "localhost:5432:*:*:* matches every database.",
+        "git config --global credential.helper store",
+    ],
+)
+def test_near_misses_of_the_hunted_rules_stay(text: str) -> None:
+    assert scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"title": "x", "content": b"ghp_secret"}, "value.content"),
+        ({"tags": ["ok", object()]}, "value.tags[1]"),
+        ([{"fields": {"title": bytearray(b"x")}}], "value[0].fields.title"),
+    ],
+)
+def test_a_value_that_cannot_be_scanned_is_refused_not_passed(value: object, where: str) -> None:
+    """Bytes or objects would pass the boundary unread: scrubbing says so instead, as a
+    one-line error the command line prints before exiting non-zero."""
+    with pytest.raises(ScrubError, match=rf"cannot scan {re.escape(where)} for secrets") as info:
+        scrub_value(value)
+    assert isinstance(info.value, MtlError) and info.value.exit_code != 0
+
+
+def test_agents_md_export_scrubs_a_wrapped_token_before_joining_its_lines() -> None:
+    """The export joins each lesson into one line; a token wrapped in a stored field (as an
+    older mtl left it) must not become two harmless-looking words first."""
+    from mtl_tui.memory import packs
+    from mtl_tui.records import Memory
+
+    tail = "Zq8vLw2Xk9Tb4Nc7"  # the part after the wrap: alone, it looks like nothing
+    content = f"push with ghp_{GHP[4:26]}\n{tail} failed"
+    memory = Memory(
+        kind="insight",
+        fields={"title": "Rotate a leaked token", "description": "Seen in CI.", "content": content},
+    )
+    document = packs.agents_md([memory])
+    assert tail not in document and GHP[4:16] not in document
+    assert "Rotate a leaked token" in document

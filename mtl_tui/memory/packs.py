@@ -415,7 +415,11 @@ def agents_md(memories: Sequence[Memory], group_by: str = "tag") -> str:
     for group in sorted(groups, key=lambda g: (g == "general", g)):
         lines += ["", f"## {group.replace('-', ' ').capitalize()}", ""]
         for memory in groups[group]:
-            f = memory.fields
+            # scrubbed as stored (line breaks and all) before they are joined into one line
+            f = {
+                name: scrub(str(memory.fields[name]))
+                for name in ("title", "description", "content")
+            }
             line = f"- **{f['title']}** — {f['description']} {f['content']}"
             if not trusted(memory):
                 line += f" _(imported from pack {trust.pack_name(memory)})_"

@@ -15,6 +15,7 @@ the rule sets of gitleaks (config/gitleaks.toml, one rule per provider) and dete
 # ruff: noqa: E501  (the format tables read best one provider a line)
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -40,9 +41,26 @@ _CHARSETS = {
 }
 
 
+_PLACEHOLDER = r"\{(?:uuid|basic|pem64|[a-zA-Z5]):?\d*\}"
+
+
+def _encoded(kind: str, n: int, rng: random.Random) -> str:
+    """`basic`: base64 of `user:password` (RFC 7617, without its header); `pem64`: a private
+    key file as `base64` (GNU coreutils) writes it, wrapped at 76 columns."""
+    body = "".join(rng.choice(_CHARSETS["a"]) for _ in range(n))
+    if kind == "basic":
+        return base64.b64encode(f"deploy:{body}".encode()).decode()
+    pem = f"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA{body}\n"
+    pem += "-----END OPENSSH PRIVATE KEY-----\n"
+    flat = base64.b64encode(pem.encode()).decode()
+    return "\n".join(flat[i : i + 76] for i in range(0, len(flat), 76))
+
+
 def fill(template: str, rng: random.Random) -> str:
     def one(match: re.Match[str]) -> str:
         kind, n = match.group(1), match.group(2)
+        if kind in ("basic", "pem64"):
+            return _encoded(kind, int(n), rng)
         if kind == "uuid":
             return "-".join(
                 "".join(rng.choice(_CHARSETS["h"]) for _ in range(k)) for k in (8, 4, 4, 4, 12)
@@ -53,7 +71,7 @@ def fill(template: str, rng: random.Random) -> str:
             body = rng.choice(string.ascii_uppercase) + rng.choice(string.digits) + body[2:]
         return body
 
-    return re.sub(r"\{(uuid|[a-zA-Z5]):?(\d*)\}", one, template)
+    return re.sub(r"\{(uuid|basic|pem64|[a-zA-Z5]):?(\d*)\}", one, template)
 
 
 # (provider, template of the secret, env/config name it usually lives under, source)
@@ -383,6 +401,106 @@ SHAPED: list[tuple[str, str, str]] = [
     ("high-entropy-bare", "the deploy token is {w:48} for now", "trufflehog entropy"),
     ("session-cookie", "Cookie: session={w:48}; theme=dark", "rfc6265"),
     ("vault-unseal", "vault operator unseal {b:44}", "vault operator unseal docs"),
+    # -- found by a security review of the scrubber (issue #12, second round) and by hunting
+    # for further encodings; each source names the documented format.
+    ("curl-user-attached", "curl -udeploy:{a:14} https://api.example.com/v1/items",
+     "curl manual: short options take their value attached (-uuser:password)"),
+    ("user-flag-equals", "http --auth-type basic --user=deploy:{a:14} https://api.example.com",
+     "GNU getopt_long --option=value form (wget, httpie, svn take it)"),
+    ("curl-user-quoted", "curl --user 'ci-bot:{a:16}' https://ci.example.com/api/json",
+     "curl manual --user"),
+    ("dsn-percent-encoded",
+     "DATABASE_URL=postgres%3A%2F%2Fapp%3A{a:16}%40db.internal%3A5432%2Fshop",
+     "rfc3986 percent-encoding of a libpq URI (a DSN passed in a query string)"),
+    ("dsn-double-encoded",
+     "GET /connect?target=mysql%253A%252F%252Froot%253A{a:14}%2540db%253A3306 200",
+     "rfc3986 percent-encoding applied twice (a proxied redirect)"),
+    ("dsn-json-escaped-slashes",
+     '{"DATABASE_URL":"postgres:\\/\\/app:{a:16}@db.internal:5432\\/shop"}',
+     "rfc8259 section 7: the solidus may be escaped (PHP json_encode does by default)"),
+    ("dsn-html-entities", "postgres&#58;&#47;&#47;app&#58;{a:16}&#64;db.internal/shop",
+     "HTML numeric character references (a DSN copied from rendered docs)"),
+    ("json-escaped-quoted-password",
+     '{"cell_type": "code", "source": ["db_password = \\"{a:16}\\"\\n"]}',
+     "nbformat 4 (Jupyter .ipynb): cell source lines as JSON strings"),
+    ("jupyter-stream-output",
+     '{"output_type": "stream", "name": "stdout", "text": ["MY_APP_PW={a:14}\\n", "ok\\n"]}',
+     "nbformat 4 stream output of !env"),
+    ("token-wrapped-in-log",
+     "2026-11-22T10:00:01Z deploy.sh: using GITHUB_TOKEN=ghp_{a:20}\n{a:16} for the push",
+     "terminal/CI log hard-wrapped at a fixed width"),
+    ("token-shell-continuation", "export OPENAI_API_KEY=sk-proj-{w:24}\\\n{w:24}",
+     "POSIX shell: backslash-newline is a line continuation"),
+    ("token-adjacent-literals",
+     'ANTHROPIC = ("sk-ant-api03-{w:40}"\n             "{w:53}AA")',
+     "Python reference: adjacent string literals are concatenated"),
+    ("pem-body-without-armour",
+     "key body as pasted:\nMIIEow{b:58}\n{b:64}\n{b:64}\n{b:12}==",
+     "rfc7468 base64 body, 64 columns, armour lines dropped"),
+    ("private-key-base64-wrapped", "cat id_ed25519 | base64\n{pem64:60}",
+     "GNU coreutils base64: wraps output at 76 columns"),
+    ("kubeconfig-client-key-data", "users:\n- name: admin\n  user:\n    client-key-data: {pem64:60}",
+     "kubernetes kubeconfig client-key-data (base64 PEM)"),
+    ("basic-credential-bare", "echo {basic:16} | base64 -d", "rfc7617 user-pass in base64"),
+    ("docker-config-pretty",
+     '{\n  "auths": {\n    "registry.example.com": {\n      "auth": "{basic:18}"\n    }\n  }\n}',
+     "docs.docker.com ~/.docker/config.json auths"),
+    ("pgpass", "db.internal:5432:shop:app:{a:16}", "postgresql.org libpq-pgpass"),
+    ("git-credential-fill",
+     "protocol=https\nhost=github.com\nusername=bob\npassword=gho_{a:36}",
+     "git-credential(1) input/output format"),
+    ("env-dump-declare", 'declare -x AWS_SECRET_ACCESS_KEY="{b:40}"',
+     "bash manual: export -p / declare -x output"),
+    ("heredoc-export", "cat <<'EOF' > deploy.env\nexport DATABASE_PASSWORD={a:14}\nEOF",
+     "POSIX shell here-document"),
+    ("homoglyph-github", "token \u0067h\u0440_{a:36}",
+     "unicode.org confusables.txt: CYRILLIC SMALL LETTER ER looks like p"),
+    ("homoglyph-fullwidth", "\uff47\uff48\uff50_{a:36}",
+     "unicode.org UAX #15: full-width forms fold under NFKC"),
+    ("homoglyph-aws-greek", "aws \u0391\u039a\u0399\u0391{u:16}",
+     "unicode.org confusables.txt: Greek capitals alpha, kappa, iota"),
+    ("homoglyph-openai-body", "OPENAI=sk-pr\u043ej-{w:40}",
+     "unicode.org confusables.txt: CYRILLIC SMALL LETTER O"),
+    ("homoglyph-key-name", "\u0440\u0430ssword = {a:12}",
+     "unicode.org confusables.txt: Cyrillic er and a in a key name"),
+    # -- found by hunting: tools with password flags of their own, name/value pairs, XML
+    ("maven-settings-password",
+     "<server>\n  <id>nexus</id>\n  <username>ci</username>\n  <password>{a:16}</password>\n</server>",
+     "maven.apache.org settings.xml servers"),
+    ("go-mysql-dsn", 'dsn := "app:{a:16}@tcp(db:3306)/shop?parseTime=true"',
+     "github.com/go-sql-driver/mysql DSN format"),
+    ("redis-cli-a", "redis-cli -h cache -a {a:16} ping", "redis.io redis-cli -a"),
+    ("openssl-passout", "openssl pkcs12 -export -passout pass:{a:14} -out a.p12",
+     "openssl-passphrase-options(1)"),
+    ("zip-password", "zip -P {a:12} backup.zip notes.txt", "zip(1) -P"),
+    ("7z-password", "7z a -p{a:14} backup.7z dir", "7-Zip -p switch"),
+    ("ssh-keygen-passphrase", "ssh-keygen -t ed25519 -N '{a:16}' -f deploy_key", "ssh-keygen(1) -N"),
+    ("ldap-bind-password", "ldapsearch -x -D cn=admin,dc=example,dc=org -w {a:14} -b dc=example,dc=org",
+     "ldapsearch(1) -w"),
+    ("sqlcmd-password", 'sqlcmd -S db -U sa -P {a:16} -Q "select 1"', "learn.microsoft.com sqlcmd -P"),
+    ("npm-config-set-token", "npm config set //registry.npmjs.org/:_authToken {uuid}",
+     "docs.npmjs.com npm-config set"),
+    ("k8s-env-value", "env:\n- name: DB_PASSWORD\n  value: {a:14}",
+     "kubernetes.io define environment variables for a container"),
+    ("ecs-name-value", '"environment": [{"name": "API_TOKEN", "value": "{a:20}"}]',
+     "docs.aws.amazon.com ECS task definition environment"),
+    ("dotnet-appsettings", '<add key="ApiKey" value="{a:24}" />',
+     "learn.microsoft.com appSettings element"),
+    ("getenv-default", 'api_key = os.getenv("API_KEY", "{a:16}")', "docs.python.org os.getenv"),
+    ("yaml-block-scalar", "password: >-\n  {a:16}", "yaml.org spec 1.2 block scalars"),
+    ("dockerfile-env-legacy", "ENV DB_PASSWORD {a:14}", "docs.docker.com Dockerfile ENV"),
+    ("fish-set-export", "set -gx API_TOKEN {a:20}", "fishshell.com set -gx"),
+    ("gh-secret-set", "gh secret set DEPLOY_KEY --body {a:20}", "cli.github.com gh secret set"),
+    ("mysqladmin-password", "mysqladmin -u root password {a:14}", "dev.mysql.com mysqladmin password"),
+    ("sudo-stdin", "echo '{a:14}' | sudo -S apt-get update", "sudo(8) -S"),
+    ("requests-auth-tuple", 'requests.get(url, auth=("ci", "{a:16}"))',
+     "requests.readthedocs.io authentication"),
+    ("dotnet-network-credential", 'new NetworkCredential("ci", "{a:16}")',
+     "learn.microsoft.com NetworkCredential"),
+    ("prose-password", "connect as user admin, password {a:14}, then rotate it",
+     "chat and ticket prose"),
+    ("cargo-login", "cargo login cio{a:32}", "doc.rust-lang.org cargo login; crates.io token prefix"),
+    ("windows-net-use", "net use \\\\fs\\share /user:admin {a:14}", "learn.microsoft.com net use"),
 ]
 
 # fmt: on
@@ -430,9 +548,8 @@ def build(seed: int) -> list[dict[str, str]]:
         text = fill(template, rng)
         rng.setstate(rng_state)
         # the secret: every random part of the template, joined by the marker
-        parts = re.split(r"(\{(?:uuid|[a-zA-Z5]):?\d*\})", template)
-        pieces = [fill(p, rng) for p in parts if p.startswith("{") and re.match(
-            r"\{(?:uuid|[a-zA-Z5]):?\d*\}$", p)]  # fmt: skip
+        parts = re.split(f"({_PLACEHOLDER})", template)
+        pieces = [fill(p, rng) for p in parts if re.fullmatch(_PLACEHOLDER, p)]
         secret = marker.join(pieces)
         rows.append({"provider": provider, "format": template, "source": source,
                      "text": text, "secret": secret})  # fmt: skip
