@@ -94,7 +94,7 @@ def test_decay_halves_evidence_every_half_life() -> None:
 
 
 def links_table(store: MemoryStore, rows: list[tuple[int, int, str]]) -> None:
-    """memory_links as the distillation-as-operations change makes it (its schema step)."""
+    """Links as distillation-as-operations records them (memory_links, schema step 4)."""
     with store.db.write() as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS memory_links (id INTEGER PRIMARY KEY, "
@@ -103,7 +103,7 @@ def links_table(store: MemoryStore, rows: list[tuple[int, int, str]]) -> None:
             "relation TEXT NOT NULL, run TEXT, created_at TEXT NOT NULL DEFAULT '')"
         )
         conn.executemany(
-            "INSERT INTO memory_links (src, dst, relation) VALUES (?, ?, ?)",
+            "INSERT INTO memory_links (src, dst, relation, created_at) VALUES (?, ?, ?, '')",
             [*rows, (rows[0][0], None, "adds")],  # an add names no target
         )
 
@@ -189,6 +189,7 @@ def test_a_lesson_that_went_stale_is_losing_once_old_wins_fade(store: MemoryStor
 def test_prune_says_what_it_could_not_check(store: MemoryStore) -> None:
     store.add(insight("Read the failing test before editing the code"))
     with store.db.write() as conn:
+        conn.execute("DROP TABLE memory_links")  # a shape prune cannot read
         conn.execute("CREATE TABLE memory_links (a INTEGER, b INTEGER)")
     report = prune.candidates(store)
     assert report.not_checked and "memory_links" in report.not_checked[0]
@@ -344,7 +345,9 @@ def test_identity_survives_a_move_and_ignores_credentials(tmp_path: Path) -> Non
 def test_a_project_lesson_learned_in_one_repository_never_reaches_another(
     tmp_path: Path, fake_openai: FakeOpenAI, store: MemoryStore
 ) -> None:
-    store.add(insight("Run the whole test suite before committing a change"))
+    # a global lesson far from the one learned (a near one would make distillation ask
+    # the model how to edit the pool: that is tested with the operations)
+    store.add(insight("Profile before optimising a slow database query"))
     store.close()
     alpha, beta = a_repo(tmp_path, "alpha"), a_repo(tmp_path, "beta")
     fake_openai.plans = [reply(DONE), reply(insights_reply(PROJECT_LESSON))]
