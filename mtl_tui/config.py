@@ -35,6 +35,11 @@ DEFAULT_FLOOR = 0.44
 # named (panel, trajectory, `mtl run` output), never cut silently. 0 turns it off.
 DEFAULT_BUDGET_CHARS = 4000
 
+# Evidence decay in the ranking (memory/rank.py): a use of a memory this many days ago
+# counts half as much as one today. Slow on purpose: a lesson used every few weeks keeps
+# its record, one that stopped helping a season ago loses it.
+DEFAULT_HALF_LIFE_DAYS = 90.0
+
 # Environment variable -> top-level setting it overrides.
 ENV_OVERRIDES = {
     "MTL_MODEL": "model",
@@ -75,6 +80,14 @@ class MemorySettings(_Section):
         DEFAULT_BUDGET_CHARS,
         ge=0,
         description="most characters of memory items in the prompt; 0 means no budget",
+    )
+    half_life_days: float = Field(
+        DEFAULT_HALF_LIFE_DAYS,
+        ge=0,
+        description="days after which a use's evidence counts half in the ranking; 0: no decay",
+    )
+    prune_unused_months: float = Field(
+        6.0, gt=0, description="`mtl memory prune` lists memories not used for this long"
     )
 
 

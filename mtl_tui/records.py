@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from mtl_tui.scrub import scrub
 
 Kind = Literal["insight", "summary", "workflow", "trajectory"]
+Scope = Literal["global", "project"]
+SCOPES: tuple[str, ...] = get_args(Scope)
 Outcome = Literal["success", "failure", "unknown"]
 KINDS: tuple[str, ...] = get_args(Kind)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
@@ -157,12 +159,22 @@ class Memory:
     wins: int = 0
     support: int = 1
     rejects: int = 0
+    # "global": any repository; "project": only the repository `repo_key` identifies
+    # (repo/identity.py; `repo` is its name for people)
+    scope: str = "global"
+    repo_key: str | None = None
+    # evidence over time: last shown for a run, accepted into one, accepted into a success
+    last_retrieved_at: str | None = None
+    last_accepted_at: str | None = None
+    last_helpful_at: str | None = None
 
     def __post_init__(self) -> None:
         self.tags = _norm_list(self.tags)
         self.languages = _norm_list(self.languages)
         if self.outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome '{self.outcome}' (expected {', '.join(OUTCOMES)})")
+        if self.scope not in SCOPES:
+            raise ValueError(f"unknown scope '{self.scope}' (expected global or project)")
 
     @property
     def embedded_text(self) -> str:
@@ -208,4 +220,9 @@ class Memory:
             "wins": self.wins,
             "support": self.support,
             "rejects": self.rejects,
+            "scope": self.scope,
+            "repo_key": self.repo_key,
+            "last_retrieved_at": self.last_retrieved_at,
+            "last_accepted_at": self.last_accepted_at,
+            "last_helpful_at": self.last_helpful_at,
         }

@@ -33,11 +33,18 @@ from mtl_tui.memory.retrieve import (
     retrieve,
     task_query,
 )
-from mtl_tui.memory.store import MemoryStore
+from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import trusted
 from mtl_tui.prompts import render
 from mtl_tui.records import Memory
 from mtl_tui.repo.git import GitRepo
+from mtl_tui.repo.identity import (
+    MemoryPolicy,
+    RepoIdentity,
+    directory_identity,
+    identify,
+    memory_policy,
+)
 from mtl_tui.scrub import scrub_value
 
 Verdict = Callable[[], str | None]  # asks the user: "success", "failure" or None (skip)
@@ -102,6 +109,13 @@ class Session:
         self.root = self.repo.root if self.repo else cwd
         self.languages = self.repo.languages() if self.repo else []
         self.repo_name = self.repo.name if self.repo else cwd.name
+        self.identity: RepoIdentity = (
+            identify(self.repo.root) if self.repo else directory_identity(cwd)
+        )
+        # `git config mtl.memory off`: the pool is neither read nor written from here
+        self.policy: MemoryPolicy = memory_policy(self.repo.root if self.repo else None)
+        if self.policy == "off":
+            self.store = None
         self.approval = ApprovalPolicy(self.root, yes=yes)
         self.cancel = threading.Event()
         self.warnings: list[str] = []
@@ -140,7 +154,9 @@ class Session:
         if (mode or self.settings.memory.query) == "plan":
             query, cost = plan_query(self.model(), task, self.repo_name, self.languages)
             self._extra_cost += cost
-        found = retrieve(self.store, query, k=k, kind=kind, floor=self.settings.memory.floor)
+        found = retrieve(
+            self.store, query, k=k, kind=kind, floor=self.settings.memory.floor, view=self.view
+        )
         # what a run of this task leaves out, and why (the TUI retrieves as the user types:
         # only the latest few are kept)
         self._retrievals.pop(task.strip(), None)
@@ -152,6 +168,10 @@ class Session:
     def fit_budget(self, accepted: Sequence[Hit]) -> tuple[list[Hit], list[LeftOut]]:
         """The accepted hits that fit the prompt's memory budget, and those that do not."""
         return fit_budget(accepted, self.settings.memory.budget_chars)
+
+    @property
+    def view(self) -> View:
+        return repo_view(self.identity, self.policy, self.settings)
 
     # -- the run ----------------------------------------------------------------------
 
@@ -248,6 +268,8 @@ class Session:
             repo=self.repo_name,
             languages=self.languages,
             run_id=trajectory.id,
+            repo_key=self.identity.key,
+            project_only=self.policy == "project",
         )
         needs_outcome = bool(verify or verdict or (learn and self.store) or accepted)
         outcome, source = (
@@ -407,9 +429,50 @@ class Session:
                 self.emit(event)
 
         kinds = self.settings.memory.distill_kinds
+        if self.policy == "project" and review is not None:
+            review = _kept_in_project(review)
         learned = learn(self.model(), self.store, record, kinds, emit, review)
         self._extra_cost += learned.cost
         return learned
+
+
+def _kept_in_project(review: Review) -> Review:
+    """With `mtl.memory project`, what the user keeps stays scoped to the repository."""
+
+    def reviewed(memories: list[Memory]) -> list[Memory]:
+        kept = review(memories)
+        for memory in kept:
+            if memory.repo_key:
+                memory.scope = "project"
+        return kept
+
+    return reviewed
+
+
+def pool_policy(cwd: Path) -> MemoryPolicy:
+    """The `mtl.memory` setting where a face is about to open the pool: with "off" it
+    must not open it at all (not even to migrate it)."""
+    repo = GitRepo.find(cwd)
+    return memory_policy(repo.root if repo else None)
+
+
+def repo_view(identity: RepoIdentity, policy: MemoryPolicy, settings: Settings) -> View:
+    """What a repository may retrieve: global memories and its own scoped ones (only
+    those with `mtl.memory project`), evidence decaying as configured."""
+    return View(
+        identity.key,
+        project_only=policy == "project",
+        half_life_days=settings.memory.half_life_days,
+    )
+
+
+def view_for(cwd: Path, settings: Settings) -> tuple[View, MemoryPolicy, RepoIdentity]:
+    """What a run started in `cwd` would retrieve, for faces that search outside a run
+    (`mtl memory search`, the MCP server), and the repository's setting and identity."""
+    repo = GitRepo.find(cwd)
+    identity = identify(repo.root) if repo else directory_identity(cwd)
+    policy = memory_policy(repo.root if repo else None)
+    return repo_view(identity, policy, settings), policy, identity
 
 
 def accepted_by_default(hits: Sequence[Hit], trust_imported: bool = False) -> list[Hit]:

@@ -63,7 +63,11 @@ def every_text_attribute(memory: Memory) -> list[str]:
 
 
 def test_only_validated_choices_and_timestamps_skip_the_memory_scrub() -> None:
-    assert {"kind", "outcome", "created_at", "updated_at"} == store_module._MADE_HERE
+    # scope is a validated choice, repo_key a hash mtl computes (repo/identity.py), the
+    # last_*_at timestamps are written by the store
+    evidence = {"last_retrieved_at", "last_accepted_at", "last_helpful_at"}
+    made = {"kind", "outcome", "created_at", "updated_at", "scope", "repo_key"} | evidence
+    assert made == store_module._MADE_HERE
 
 
 def test_every_memory_attribute_and_column_is_scrubbed_when_stored(store: MemoryStore) -> None:
@@ -117,6 +121,7 @@ def test_every_column_is_scrubbed_on_export(store: MemoryStore, tmp_path: Path) 
             continue
         values[name] = secret()
     values |= {"kind": "insight", "outcome": "unknown", "fields": json.dumps(insight_fields())}
+    values["scope"] = "global"  # a validated choice (CHECK)
     values |= {"tags": json.dumps([secret()]), "languages": json.dumps([secret()])}
     values["origin"] = f"pack:{secret()}"
     marks = ", ".join("?" * len(values))

@@ -112,9 +112,9 @@ def test_wins_lift_a_memory_over_an_equally_similar_one(store: MemoryStore) -> N
     query = "run tests before commit"
     first = store.search(query, k=2)[0].memory.id
     other = b if first == a else a
-    with store.db.write() as conn:
-        conn.execute("UPDATE memories SET uses = 6, wins = 6 WHERE id = ?", (other,))
-        conn.execute("UPDATE memories SET uses = 6, wins = 0 WHERE id = ?", (first,))
+    for run in range(6):  # each accepted in six runs: `other`'s succeeded, `first`'s failed
+        store.record_uses(f"win-{run}", [other], [other], "success")
+        store.record_uses(f"loss-{run}", [first], [first], "failure")
     assert store.search(query, k=2)[0].memory.id == other
 
 

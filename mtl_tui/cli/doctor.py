@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.markup import escape
 
@@ -20,6 +21,7 @@ from mtl_tui.memory.embed import (
     resolve_model_path,
 )
 from mtl_tui.memory.store import MemoryStore
+from mtl_tui.session import view_for
 
 
 @dataclass
@@ -105,6 +107,27 @@ def _check_pool(cfg: Settings) -> Check:
         store.close()
 
 
+_POLICY_WORDS = {
+    "on": "on: global memories and this repository's own are read, lessons are stored",
+    "project": "project: only memories scoped to this repository are read and written",
+    "off": "off: mtl reads and writes nothing in the memory pool here",
+}
+
+
+def _check_repository(cfg: Settings) -> Check:
+    """The current repository's `git config mtl.memory` and its identity for scopes."""
+    try:
+        _, policy, identity = view_for(Path.cwd(), cfg)
+    except MtlError as exc:
+        return Check("repository memory", False, str(exc), essential=False)
+    return Check(
+        "repository memory",
+        True,
+        f"{identity.describe()}: {_POLICY_WORDS[policy]} (git config mtl.memory)",
+        essential=False,
+    )
+
+
 def _check_model(cfg: Settings) -> Check:
     if not cfg.model:
         return Check(
@@ -150,7 +173,8 @@ def run_doctor(as_json: bool) -> int:
         start_loading_litellm()  # ~3.5 s of imports, overlapped with the other checks
     checks = [config_check, _check_sqlite_vec()]
     if cfg is not None:
-        checks += [_check_embedder(cfg), _check_pool(cfg), _check_model(cfg)]
+        checks += [_check_embedder(cfg), _check_pool(cfg), _check_repository(cfg)]
+        checks.append(_check_model(cfg))
     checks += _check_bench_languages()
     if as_json:
         print_json([c.__dict__ for c in checks])

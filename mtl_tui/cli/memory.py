@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -26,6 +26,7 @@ from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import retrieve
 from mtl_tui.records import Memory
+from mtl_tui.session import view_for
 
 app = typer.Typer(
     help="List, search, show, add, rate and delete memories in your pool.",
@@ -129,8 +130,14 @@ def search(
     relevance floor so that what you see is what a run would put in the prompt."""
     cfg = settings()
     floor = cfg.memory.floor if floor is None else floor
+    view, policy, _ = view_for(Path.cwd(), cfg)
+    if policy == "off":
+        raise MtlError(
+            "memory is off for this repository (git config mtl.memory off): a run here "
+            "retrieves nothing; `mtl memory list` shows the pool"
+        )
     with open_store(cfg, embed=True) as store:
-        found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang)
+        found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang, view=view)
     hits = found.hits
     if as_json:
         print_json([hit.to_dict() for hit in hits])
@@ -179,6 +186,10 @@ def show(
         ("origin", memory.origin),
         ("used", f"{memory.uses} times, {memory.wins} in successful runs"),
         ("support", str(memory.support)),
+        ("scope", _scope_text(memory)),
+        ("last retrieved", memory.last_retrieved_at or "never"),
+        ("last accepted", memory.last_accepted_at or "never"),
+        ("last helpful", memory.last_helpful_at or "never"),
         ("created", memory.created_at),
         ("updated", memory.updated_at),
     ]
@@ -202,6 +213,124 @@ def _link_text(link: dict[str, object], memory_id: int) -> str:
         case _:
             text = f"contradicts #{dst}" if mine else f"contradicted by #{src}"
     return f"{text} · run {run} · {link['created_at']}"
+
+
+def _scope_text(memory: Memory) -> str:
+    if memory.scope == "project":
+        return f"project ({memory.repo or 'its repository'} only, {memory.repo_key})"
+    return "global"
+
+
+class ScopeChoice(StrEnum):
+    global_ = "global"
+    project = "project"
+
+
+@app.command()
+def rescope(
+    memory_id: Annotated[int, typer.Argument(metavar="ID")],
+    scope: Annotated[ScopeChoice, typer.Argument(help="global or project")],
+) -> None:
+    """Make a memory global (any repository) or scoped to one project.
+
+    Project: the repository it was learned in, or, for a memory that records none, the
+    current one. Retrieval never shows a project's memories in another repository."""
+    here = None
+    if scope is ScopeChoice.project:
+        _, _, identity = view_for(Path.cwd(), settings())
+        here = identity
+    with open_store() as store:
+        memory = store.get(memory_id)
+        key = memory.repo_key or (here.key if here else None)
+        memory = store.rescope(memory_id, scope.value, key)
+    out.print(f"#{memory.id} is now {escape(_scope_text(memory))}")
+
+
+@app.command()
+def prune(
+    months: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Months unused that make a candidate (default: the setting "
+            "memory.prune_unused_months, 6).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the candidates (the default).")
+    ] = False,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Delete the candidates after asking to confirm.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete the candidates without asking (scripts).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List memories that no longer earn their place, each with its reason.
+
+    Reasons: unused for months, accepted often but mostly in failed runs, voted down,
+    superseded by a refinement, or contradicted by a memory with more evidence. Nothing
+    is deleted unless you pass --delete (and confirm) or --yes; deletion is one
+    transaction."""
+    from mtl_tui.memory.prune import candidates
+
+    if dry_run and (delete or yes):
+        raise MtlError("--dry-run cannot go with --delete or --yes")
+    cfg = settings()
+    months = cfg.memory.prune_unused_months if months is None else months
+    with open_store(cfg) as store:
+        report = candidates(store, months, cfg.memory.half_life_days)
+        ids = [c.memory.id for c in report.candidates if c.memory.id is not None]
+        deleting = bool(ids) and (delete or yes)
+        if not as_json or not deleting:
+            _print_prune(report, as_json and not deleting)
+        if deleting and not yes:
+            if not sys.stdin.isatty():
+                raise MtlError(
+                    f"--delete asks before deleting {len(ids)} memor"
+                    f"{'y' if len(ids) == 1 else 'ies'} and there is no terminal: pass --yes to "
+                    "delete without asking"
+                )
+            if not typer.confirm(f"Delete these {len(ids)} memories?", err=True):
+                err.print("Nothing deleted.")
+                raise typer.Exit(1)
+        if deleting:
+            store.delete(ids)
+    if as_json and deleting:
+        print_json({**report.to_dict(), "dry_run": False, "deleted": ids})
+    elif deleting:
+        out.print(f"Deleted {len(ids)} memories: {', '.join(f'#{i}' for i in ids)}")
+    elif not as_json and ids:
+        these = "it" if len(ids) == 1 else f"these {len(ids)}"
+        out.print(
+            f"Dry run: nothing deleted. `mtl memory prune --delete` deletes {these} "
+            "after asking (`--yes` without asking)."
+        )
+    for what in report.not_checked:
+        err.print(f"[yellow]not checked: {escape(what)}[/]")
+
+
+def _print_prune(report: Any, as_json: bool) -> None:
+    if as_json:
+        print_json({**report.to_dict(), "dry_run": True, "deleted": []})
+        return
+    if not report.candidates:
+        out.print(f"No prune candidates among {report.checked} memories.")
+        return
+    table = Table(
+        title=f"Prune candidates ({len(report.candidates)} of {report.checked})",
+        title_justify="left",
+        expand=out.is_terminal,
+    )
+    table.add_column("id", justify="right", style="bold", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("why", ratio=1)
+    for found in report.candidates:
+        table.add_row(
+            str(found.memory.id), escape(found.memory.title), escape("; ".join(found.reasons))
+        )
+    out.print(table)
 
 
 def _read_memory_file(source: str) -> Memory:

@@ -22,7 +22,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import label
-from mtl_tui.session import RunSummary, Session, accepted_by_default
+from mtl_tui.session import RunSummary, Session, accepted_by_default, pool_policy
 
 _SHOWN_LINES = 15
 
@@ -152,7 +152,7 @@ def _run_task(task: str, cfg: Settings, options: RunOptions, holder: list[Sessio
     view = HeadlessView(verbose=not options.quiet)
     if cfg.model and not cfg.model.startswith(SCRIPTED_PREFIX):
         start_loading_litellm()  # while the pool, the retrieval and the snapshot go on
-    needs_pool = options.memory or options.learn
+    needs_pool = (options.memory or options.learn) and _pool_allowed()
     with ExitStack() as stack:
         store = stack.enter_context(open_store(cfg, embed=True)) if needs_pool else None
         session = Session(
@@ -180,6 +180,14 @@ def _run_task(task: str, cfg: Settings, options: RunOptions, holder: list[Sessio
     else:
         _print_summary(summary)
     return summary
+
+
+def _pool_allowed() -> bool:
+    """False in a repository set to `git config mtl.memory off` (said once, on stderr)."""
+    if pool_policy(Path.cwd()) != "off":
+        return True
+    err.print("[dim]memory: off for this repository (git config mtl.memory off)[/]")
+    return False
 
 
 def _print_memories(hits: list[Hit], accepted: list[Hit]) -> None:

@@ -12,6 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -30,6 +31,7 @@ from mtl_tui.memory.packs import safe_name
 from mtl_tui.memory.retrieve import retrieve_for_task
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
+from mtl_tui.session import view_for
 
 T = TypeVar("T")
 
@@ -104,6 +106,10 @@ def client_name(ctx: Context) -> str:
 
 
 def build_server(settings: Settings) -> tuple[MCPServer, Pool]:
+    # the repository the client started the server in: its scopes and its setting
+    view, policy, _ = view_for(Path.cwd(), settings)
+    if policy == "off":
+        raise MtlError("memory is off for this repository (git config mtl.memory off)")
     pool = Pool(settings)
     top_k_default = settings.memory.top_k or 3
     server = MCPServer(
@@ -133,7 +139,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool]:
         hits = await pool.call(
             lambda store: (
                 retrieve_for_task(
-                    store, task, languages, top_k, kind, floor=settings.memory.floor
+                    store, task, languages, top_k, kind, floor=settings.memory.floor, view=view
                 ).hits
             ),
             needs_model=True,
@@ -175,6 +181,8 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool]:
             languages=languages,
             outcome=outcome,
             origin=f"mcp:{client_name(ctx)}",
+            repo_key=view.repo_key,
+            scope="project" if view.project_only else "global",
         )
         result = await pool.call(lambda store: store.add(memory), needs_model=True)
         stored = await pool.call(lambda store: store.get(result.id))
@@ -220,7 +228,13 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool]:
         hits = await pool.call(
             lambda store: (
                 retrieve_for_task(
-                    store, task, langs, top_k_default, "insight", floor=settings.memory.floor
+                    store,
+                    task,
+                    langs,
+                    top_k_default,
+                    "insight",
+                    floor=settings.memory.floor,
+                    view=view,
                 ).hits
             ),
             needs_model=True,

@@ -324,7 +324,36 @@ def _v4(conn: Any) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_v1, _v2, _v3, _v4]
+def _v5_scopes_and_evidence(conn: Any) -> None:
+    """Scopes and evidence over time (issue 19, scopes part).
+
+    `scope` is 'global' (any repository) or 'project' (only the repository `repo_key`
+    names, see repo/identity.py). The three timestamps record when a memory was last
+    shown for a run, last accepted into one, and last accepted into a run that
+    succeeded; memory_uses keeps every use with its time, for the decayed ranking."""
+    _run_script(
+        conn,
+        """
+        ALTER TABLE memories ADD COLUMN scope TEXT NOT NULL DEFAULT 'global'
+            CHECK (scope IN ('global', 'project'));
+        ALTER TABLE memories ADD COLUMN repo_key TEXT;
+        ALTER TABLE memories ADD COLUMN last_retrieved_at TEXT;
+        ALTER TABLE memories ADD COLUMN last_accepted_at TEXT;
+        ALTER TABLE memories ADD COLUMN last_helpful_at TEXT;
+        CREATE INDEX memories_scope ON memories (scope, repo_key);
+        UPDATE memories SET
+            last_retrieved_at = (SELECT max(created_at) FROM memory_uses u
+                                 WHERE u.memory_id = memories.id),
+            last_accepted_at = (SELECT max(created_at) FROM memory_uses u
+                                WHERE u.memory_id = memories.id AND u.accepted = 1),
+            last_helpful_at = (SELECT max(created_at) FROM memory_uses u
+                               WHERE u.memory_id = memories.id AND u.accepted = 1
+                               AND u.outcome = 'success')
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [_v1, _v2, _v3, _v4, _v5_scopes_and_evidence]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

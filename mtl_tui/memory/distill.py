@@ -33,6 +33,8 @@ class RunRecord:
     repo: str | None = None
     languages: list[str] = field(default_factory=list)
     run_id: str | None = None
+    repo_key: str | None = None  # repo/identity.py; scoped memories belong to it
+    project_only: bool = False  # `mtl.memory project`: everything learned stays scoped
 
 
 @dataclass
@@ -185,9 +187,21 @@ def _provenance(memory: Memory, record: RunRecord, made_by: str) -> None:
     mtl's own, the model that ran them)."""
     memory.languages = list(record.languages)
     memory.repo = record.repo
+    memory.repo_key = record.repo_key
+    if record.project_only:
+        memory.scope = "project"
+    if memory.scope == "project" and not record.repo_key:
+        memory.scope = "global"  # no repository to scope it to
     memory.model = made_by
     memory.outcome = record.outcome if record.outcome in ("success", "failure") else "unknown"
     memory.origin = "run"
+
+
+def _scope_of(item: dict[str, Any]) -> str:
+    """The scope the model proposes: "project" for a lesson that only makes sense in this
+    repository; anything else, or nothing, is global (the default for abstract lessons)."""
+    value = item.get("scope")
+    return "project" if isinstance(value, str) and value.strip().lower() == "project" else "global"
 
 
 def _parse(kind: str, reply: str) -> tuple[list[Memory], str | None]:
@@ -210,5 +224,7 @@ def _parse(kind: str, reply: str) -> tuple[list[Memory], str | None]:
             problems.append(str(exc))
             continue
         tags = item.get("tags") if isinstance(item.get("tags"), list) else []
-        memories.append(Memory(kind=kind, fields=fields, tags=[str(t) for t in tags][:5]))
+        memory = Memory(kind=kind, fields=fields, tags=[str(t) for t in tags][:5])
+        memory.scope = _scope_of(item)
+        memories.append(memory)
     return memories, "; ".join(problems) or None

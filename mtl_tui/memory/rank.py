@@ -31,6 +31,11 @@
   and one that kept failing sinks as much.
 - A memory with net votes of HIDE_AT or less is not retrieved at all (it is still
   listed, and a vote up brings it back).
+- Evidence decays (config `[memory] half_life_days`, default 90 days): in the win
+  rate, each accepted use counts decay(its age), so a lesson that helped a year ago and
+  fails now sinks, and one not used for long drifts back to the neutral 0.5: an old
+  lesson has to keep earning its place. Only the order above the floor changes; the
+  floor still cuts on relevance. Votes, the user's explicit word, do not decay.
 
 When two memories linked by a contradiction both pass the floor, retrieval keeps the one
 with more `evidence()` (retrieve.py) and marks it; relevance does not decide between them.
@@ -41,6 +46,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from mtl_tui.config import DEFAULT_HALF_LIFE_DAYS
 from mtl_tui.memory.trust import trusted
 from mtl_tui.records import Memory
 
@@ -52,6 +58,23 @@ VOTE_SCALE = 3.0
 REJECT_WEIGHT = 0.25
 OUTCOME_WEIGHT = 0.12
 HIDE_AT = -2
+HALF_LIFE_DAYS = DEFAULT_HALF_LIFE_DAYS  # see config.py
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Accepted uses and wins of one memory, each weighted by decay(its age)."""
+
+    uses: float
+    wins: float
+
+
+def decay(age_days: float, half_life_days: float | None) -> float:
+    """The weight of evidence `age_days` old: it halves every `half_life_days` (None or
+    0: no decay, every use counts fully)."""
+    if not half_life_days:
+        return 1.0
+    return 0.5 ** (max(age_days, 0.0) / half_life_days)
 
 
 @dataclass
@@ -99,10 +122,15 @@ def relevance(similarity: float, bm25: float = 0.0) -> float:
     return similarity + LEX_WEIGHT * bm25 / (bm25 + LEX_SCALE)
 
 
-def score(similarity: float, memory: Memory) -> float:
+def score(similarity: float, memory: Memory, evidence: Evidence | None = None) -> float:
+    """`evidence`: the decayed uses and wins; None counts the memory's totals."""
     effective = memory.net_votes - REJECT_WEIGHT * memory.rejects
     votes = VOTE_WEIGHT * math.tanh(effective / VOTE_SCALE)
-    win_rate = (memory.wins + 1) / (memory.uses + 2)
+    if evidence is None:
+        uses, wins = float(memory.uses), float(memory.wins)
+    else:
+        uses, wins = evidence.uses, evidence.wins
+    win_rate = (wins + 1) / (uses + 2)
     return similarity + votes + OUTCOME_WEIGHT * (win_rate - 0.5)
 
 
@@ -120,18 +148,24 @@ def retrievable(memory: Memory) -> bool:
 
 
 def rank(
-    candidates: list[tuple[Memory, float]], k: int | None, bm25: dict[int, float] | None = None
+    candidates: list[tuple[Memory, float]],
+    k: int | None,
+    bm25: dict[int, float] | None = None,
+    evidence: dict[int, Evidence] | None = None,
 ) -> list[Hit]:
     """The best `k` (all when None) of (memory, cosine distance) pairs, hidden ones
-    dropped; `bm25` holds lexical scores by memory id."""
+    dropped; `bm25` holds lexical scores and `evidence` decayed evidence by memory id
+    (a memory missing from `evidence` has none; None: totals, no decay)."""
     lexical = bm25 or {}
+    none = Evidence(0.0, 0.0)
     hits = []
     for memory, distance in candidates:
         if not retrievable(memory):
             continue
         similarity = 1.0 - distance
         fused = relevance(similarity, lexical.get(memory.id or -1, 0.0))
-        hits.append(Hit(memory, similarity, score(fused, memory), fused))
+        weighed = None if evidence is None else evidence.get(memory.id or -1, none)
+        hits.append(Hit(memory, similarity, score(fused, memory, weighed), fused))
     hits.sort(key=lambda hit: hit.score, reverse=True)
     return hits if k is None else hits[:k]
 

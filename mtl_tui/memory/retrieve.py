@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mtl_tui.memory.rank import Hit, evidence, split_at_floor
-from mtl_tui.memory.store import MemoryStore
+from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import pack_name, trusted
 from mtl_tui.prompts import render
 from mtl_tui.records import Memory
@@ -69,12 +69,14 @@ def retrieve(
     kind: str | None = "insight",
     floor: float | None = None,
     language: str | None = None,
+    view: View | None = None,
 ) -> Retrieval:
     """The one retrieval every face uses (panel, `mtl run`, `mtl memory search`, MCP,
     ACP), so that all show exactly what the agent would get. Superseded memories are
     never retrieved; of two contradicting memories that both pass the floor, only the
-    one with more evidence is, marked with the conflict."""
-    ranked = store.search_ranked(query, k=k, kind=kind, language=language)
+    one with more evidence is, marked with the conflict. `view`: the repository asking
+    (its scoped memories; no other repository's ever) and the evidence decay."""
+    ranked = store.search_ranked(query, k=k, kind=kind, language=language, view=view)
     ranked, superseded = _drop_superseded(store, ranked, floor)
     ranked, lost = _settle_conflicts(store, ranked, floor)
     hits, below = split_at_floor(ranked, k, floor)
@@ -139,10 +141,11 @@ def retrieve_for_task(
     k: int = 3,
     kind: str = "insight",
     floor: float | None = None,
+    view: View | None = None,
 ) -> Retrieval:
     """What a run of `task` would retrieve (the task query, the pool's ranking and floor):
     for faces that are handed a task rather than a query, such as the MCP server."""
-    return retrieve(store, task_query(task, languages), k, kind, floor=floor)
+    return retrieve(store, task_query(task, languages), k, kind, floor=floor, view=view)
 
 
 def label(index: int) -> str:

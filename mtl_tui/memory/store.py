@@ -14,11 +14,20 @@ from mtl_tui.errors import NotFound, PoolError
 from mtl_tui.memory import db as dbmod
 from mtl_tui.memory import links, trust
 from mtl_tui.memory.embed import Embedder
-from mtl_tui.memory.rank import HIDE_AT, Hit, rank, split_at_floor
+from mtl_tui.memory.rank import (
+    HALF_LIFE_DAYS,
+    HIDE_AT,
+    Evidence,
+    Hit,
+    decay,
+    rank,
+    split_at_floor,
+)
 from mtl_tui.records import (
     EMBEDDING_SCHEME,
     KINDS,
     OLD_EMBEDDING_SCHEME,
+    SCOPES,
     Memory,
     now,
     validate_fields,
@@ -29,7 +38,8 @@ Progress = Callable[[int, int], None]
 
 _COLUMNS = (
     "id, kind, fields, tags, languages, repo, model, outcome, origin, "
-    "created_at, updated_at, up, down, uses, wins, support, rejects"
+    "created_at, updated_at, up, down, uses, wins, support, rejects, scope, repo_key, "
+    "last_retrieved_at, last_accepted_at, last_helpful_at"
 )
 # sqlite-vec refuses k above 4096; we never need that many candidates.
 _MAX_CANDIDATES = 4096
@@ -51,8 +61,28 @@ DEDUP_THRESHOLD = 0.82
 
 
 _KNN_DEDUP_UP_TO = 32  # larger batches dedup by matrix products (_batch_twins)
-# Memory attributes that hold no outside text: validated choices and timestamps made here.
-_MADE_HERE = {"kind", "outcome", "created_at", "updated_at"}
+# Memory attributes that hold no outside text: validated choices, timestamps and the
+# repository hash made here.
+_MADE_HERE = {
+    "kind",
+    "outcome",
+    "created_at",
+    "updated_at",
+    "scope",
+    "repo_key",
+    "last_retrieved_at",
+    "last_accepted_at",
+    "last_helpful_at",
+}
+
+
+# Near-duplicates merge only within one scope (and, for project scope, one repository):
+# a global lesson folded into another repository's project memory would vanish elsewhere.
+_SAME_SCOPE = "(SELECT id FROM memories WHERE scope = ? AND (scope = 'global' OR repo_key IS ?))"
+
+
+def _visible_key(memory: Memory) -> str | None:
+    return memory.repo_key if memory.scope == "project" else None
 
 
 class _RollBack(Exception):
@@ -65,6 +95,28 @@ class SameAsTarget(PoolError):
     def __init__(self, target: int) -> None:
         super().__init__(f"the new lesson is the same as #{target}")
         self.target = target
+
+
+@dataclass(frozen=True)
+class View:
+    """What one retrieval may see and how it weighs evidence: global memories and those
+    scoped to `repo_key` (None: global ones only), or with `project_only` only the
+    latter (a repository set to `mtl.memory project`)."""
+
+    repo_key: str | None = None
+    project_only: bool = False
+    half_life_days: float | None = HALF_LIFE_DAYS
+
+    def shows(self, memory: Memory) -> bool:
+        if memory.scope == "project":
+            return self.repo_key is not None and memory.repo_key == self.repo_key
+        return not self.project_only
+
+    def visible_ids_sql(self) -> str:
+        """A subquery of the visible ids, with one parameter: repo_key."""
+        mine = "scope = 'project' AND repo_key = ?"
+        where = mine if self.project_only else f"scope = 'global' OR ({mine})"
+        return f"(SELECT id FROM memories WHERE {where})"
 
 
 @dataclass
@@ -82,7 +134,8 @@ def _to_blob(vector: Any) -> bytes:
 
 def _row_to_memory(row: Sequence[Any]) -> Memory:
     (id_, kind, fields, tags, languages, repo, model, outcome, origin,
-     created, updated, up, down, uses, wins, support, rejects) = row  # fmt: skip
+     created, updated, up, down, uses, wins, support, rejects, scope, repo_key,
+     last_retrieved, last_accepted, last_helpful) = row  # fmt: skip
     return Memory(
         kind=kind,
         fields=json.loads(fields),
@@ -101,6 +154,11 @@ def _row_to_memory(row: Sequence[Any]) -> Memory:
         wins=wins,
         support=support,
         rejects=rejects,
+        scope=scope,
+        repo_key=repo_key,
+        last_retrieved_at=last_retrieved,
+        last_accepted_at=last_accepted,
+        last_helpful_at=last_helpful,
     )
 
 
@@ -108,6 +166,8 @@ class MemoryStore:
     def __init__(self, db: dbmod.Database, embedder: Embedder | None = None) -> None:
         self.db = db
         self.embedder = embedder
+        # the time evidence is recorded and weighed at (a simulation sets its own)
+        self.clock: Callable[[], str] = now
 
     @classmethod
     def open(
@@ -223,6 +283,8 @@ class MemoryStore:
             setattr(memory, name, value)
         memory.fields = validate_fields(memory.kind, memory.fields)
         memory.__post_init__()  # tags and languages normalised again
+        if memory.scope == "project" and not memory.repo_key:
+            raise PoolError(f"“{memory.title}” is scoped to a project but names no repository")
         return memory
 
     def add(self, memory: Memory) -> AddResult:
@@ -304,10 +366,16 @@ class MemoryStore:
 
         plan: list[tuple[str, int] | None] = [None] * len(memories)
         new = np.asarray(vectors, dtype=np.float32)
-        for kind in {m.kind for m in memories}:
-            rows = [i for i, m in enumerate(memories) if m.kind == kind]
+        for kind, scope, key in {(m.kind, m.scope, _visible_key(m)) for m in memories}:
+            rows = [
+                i
+                for i, m in enumerate(memories)
+                if (m.kind, m.scope, _visible_key(m)) == (kind, scope, key)
+            ]
             stored = conn.execute(
-                "SELECT memory_id, embedding FROM memory_dedup_vec WHERE kind = ?", (kind,)
+                "SELECT memory_id, embedding FROM memory_dedup_vec WHERE kind = ? AND "
+                f"memory_id IN {_SAME_SCOPE}",
+                (kind, scope, key),
             ).fetchall()
             mine = new[rows]
             if stored:
@@ -360,8 +428,8 @@ class MemoryStore:
     def _near_duplicate(self, conn: Any, memory: Memory, vector: Any) -> int | None:
         row = conn.execute(
             "SELECT memory_id, distance FROM memory_dedup_vec "
-            "WHERE embedding MATCH ? AND k = 1 AND kind = ?",
-            (_to_blob(vector), memory.kind),
+            f"WHERE embedding MATCH ? AND k = 1 AND kind = ? AND memory_id IN {_SAME_SCOPE}",
+            (_to_blob(vector), memory.kind, memory.scope, _visible_key(memory)),
         ).fetchone()
         if row and 1.0 - row[1] >= DEDUP_THRESHOLD:
             return int(row[0])
@@ -401,8 +469,8 @@ class MemoryStore:
             return AddResult(twin, created=False, merged=True)
         cursor = conn.execute(
             "INSERT INTO memories (kind, fields, content_hash, tags, languages, repo, model, "
-            "outcome, origin, created_at, updated_at, up, down, uses, wins, support) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "outcome, origin, created_at, updated_at, up, down, uses, wins, support, "
+            "scope, repo_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 memory.kind,
                 json.dumps(memory.fields, ensure_ascii=False),
@@ -420,6 +488,8 @@ class MemoryStore:
                 memory.uses,
                 memory.wins,
                 memory.support,
+                memory.scope,
+                memory.repo_key,
             ),
         )
         memory_id = int(cursor.lastrowid)
@@ -499,15 +569,19 @@ class MemoryStore:
     def _record_use(
         self, conn: Any, run_id: str, memory_id: int, accepted: bool, outcome: str
     ) -> None:
+        at = self.clock()
         conn.execute(
             "INSERT OR REPLACE INTO memory_uses (memory_id, run_id, accepted, outcome, "
             "created_at) VALUES (?, ?, ?, ?, ?)",
-            (memory_id, run_id, int(accepted), outcome, now()),
+            (memory_id, run_id, int(accepted), outcome, at),
         )
+        conn.execute("UPDATE memories SET last_retrieved_at = ? WHERE id = ?", (at, memory_id))
         if accepted:
+            helped = outcome == "success"
             conn.execute(
-                "UPDATE memories SET uses = uses + 1, wins = wins + ? WHERE id = ?",
-                (int(outcome == "success"), memory_id),
+                "UPDATE memories SET uses = uses + 1, wins = wins + ?, last_accepted_at = ?, "
+                "last_helpful_at = CASE WHEN ? THEN ? ELSE last_helpful_at END WHERE id = ?",
+                (int(helped), at, int(helped), at, memory_id),
             )
         else:
             conn.execute("UPDATE memories SET rejects = rejects + 1 WHERE id = ?", (memory_id,))
@@ -542,17 +616,39 @@ class MemoryStore:
             _mark_learned(conn, key, memory_ids)
 
     def delete(self, memory_ids: Sequence[int]) -> None:
-        """Delete all of `memory_ids` or, if one is unknown, none of them."""
+        """Delete all of `memory_ids` or, if one is unknown, none of them; their uses and
+        the links that name them (memory_links, when the pool has it) go with them."""
         with self.db.write() as conn:
             for memory_id in memory_ids:
                 self.get(memory_id)
             has_index = self._has_index()
+            link_columns = self._link_columns(conn)
             for memory_id in memory_ids:
+                for column in link_columns:
+                    conn.execute(f"DELETE FROM memory_links WHERE {column} = ?", (memory_id,))
                 if has_index:
                     conn.execute("DELETE FROM memory_vec WHERE memory_id = ?", (memory_id,))
                     conn.execute("DELETE FROM memory_dedup_vec WHERE memory_id = ?", (memory_id,))
                 conn.execute("DELETE FROM memory_fts WHERE rowid = ?", (memory_id,))
                 conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+
+    @staticmethod
+    def _link_columns(conn: Any) -> list[str]:
+        """The columns of memory_links that hold memory ids: those with a foreign key to
+        memories, else those named like one (`*_id`). [] when there is no such table."""
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'memory_links'"
+        ).fetchone():
+            return []
+        keys = [
+            row[3]
+            for row in conn.execute("PRAGMA foreign_key_list(memory_links)").fetchall()
+            if row[2] == "memories"
+        ]
+        if keys:
+            return list(dict.fromkeys(keys))
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(memory_links)").fetchall()]
+        return [c for c in columns if c.endswith("_id") and c != "run_id"]
 
     def reindex(self, embedder: Embedder, progress: Progress | None = None) -> int:
         """Re-embed every memory with `embedder` and make it the pool's model."""
@@ -619,6 +715,10 @@ class MemoryStore:
             raise NotFound(f"no memory with id {memory_id}")
         return _row_to_memory(row)
 
+    def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
+        """The memories of `ids` that exist, by id."""
+        return self._get_many(list(ids))
+
     def _get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
         if not ids:
             return {}
@@ -670,10 +770,11 @@ class MemoryStore:
         kind: str | None = None,
         language: str | None = None,
         floor: float | None = None,
+        view: View | None = None,
     ) -> list[Hit]:
         """The `k` best memories for `query` by the pool's ranking (see rank.py), only
         those with a similarity of at least `floor` when one is given."""
-        return self.search_split(query, k, kind, language, floor)[0]
+        return self.search_split(query, k, kind, language, floor, view)[0]
 
     def search_split(
         self,
@@ -682,18 +783,24 @@ class MemoryStore:
         kind: str | None = None,
         language: str | None = None,
         floor: float | None = None,
+        view: View | None = None,
     ) -> tuple[list[Hit], list[Hit]]:
         """(the best `k` at or above `floor`, the best `k` below it)."""
-        return split_at_floor(self.search_ranked(query, k, kind, language), k, floor)
+        return split_at_floor(self.search_ranked(query, k, kind, language, view), k, floor)
 
     def search_ranked(
-        self, query: str, k: int = 3, kind: str | None = None, language: str | None = None
+        self,
+        query: str,
+        k: int = 3,
+        kind: str | None = None,
+        language: str | None = None,
+        view: View | None = None,
     ) -> list[Hit]:
         """Every candidate fetched for the best `k`, ranked, unfiltered by any floor."""
         if k <= 0 or not self._has_index():
             return []
         vector = self._embedder().embed([query])[0]
-        return self.search_vector_ranked(vector, k, kind, language, query)
+        return self.search_vector_ranked(vector, k, kind, language, query, view)
 
     def neighbours(self, memories: Sequence[Memory], k: int, least: float) -> list[list[Hit]]:
         """For each memory, the `k` nearest stored insights whose whole lesson (retrieval
@@ -742,10 +849,11 @@ class MemoryStore:
         language: str | None = None,
         floor: float | None = None,
         query: str | None = None,
+        view: View | None = None,
     ) -> tuple[list[Hit], list[Hit]]:
         """Candidates by meaning (KNN on `vector`) and, given the `query` text, by words
         (FTS5 BM25); rank() orders them and the floor cuts on their relevance."""
-        ranked = self.search_vector_ranked(vector, k, kind, language, query)
+        ranked = self.search_vector_ranked(vector, k, kind, language, query, view)
         return split_at_floor(ranked, k, floor)
 
     def search_vector_ranked(
@@ -755,9 +863,12 @@ class MemoryStore:
         kind: str | None = None,
         language: str | None = None,
         query: str | None = None,
+        view: View | None = None,
     ) -> list[Hit]:
         """Every candidate fetched for the best `k`, ranked (retrieve.py applies the
-        floor after leaving out superseded memories and settling conflicts)."""
+        floor after leaving out superseded memories and settling conflicts). `view` says
+        which scopes are visible and how evidence decays (default: View())."""
+        view = view or View()
         if k <= 0 or not self._has_index():
             return []
         # Votes and win rates can lift a memory a little over closer ones, so the KNN
@@ -775,6 +886,9 @@ class MemoryStore:
         if language:
             sql += " AND memory_id IN (SELECT memory_id FROM memory_languages WHERE language = ?)"
             params.append(language.lower())
+        if view.project_only or self._has_project_scope():
+            sql += f" AND memory_id IN {view.visible_ids_sql()}"
+            params.append(view.repo_key)
         found = dict(self.db.execute(sql, params).fetchall())
         lexical = self._lexical(query, candidates, list(found)) if query else {}
         extra = [mid for mid in lexical if mid not in found]
@@ -791,8 +905,57 @@ class MemoryStore:
             if mid in memories
             and (not kind or memories[mid].kind == kind)
             and (not language or language.lower() in memories[mid].languages)
+            and view.shows(memories[mid])
         ]
-        return rank(pairs, None, lexical)
+        evidence = self.evidence([m.id for m, _ in pairs if m.id], view.half_life_days)
+        return rank(pairs, None, lexical, evidence)
+
+    def _has_project_scope(self) -> bool:
+        row = self.db.execute("SELECT 1 FROM memories WHERE scope = 'project' LIMIT 1")
+        return row.fetchone() is not None
+
+    def evidence(
+        self, memory_ids: Sequence[int], half_life_days: float | None
+    ) -> dict[int, Evidence] | None:
+        """Each memory's accepted uses and wins, weighted by decay(age) at self.clock()
+        (rank.py); None when evidence does not decay (the stored totals count)."""
+        if not half_life_days:
+            return None
+        weighed: dict[int, list[float]] = {}
+        at = self.clock()
+        for start in range(0, len(memory_ids), 500):
+            chunk = list(memory_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT memory_id, outcome = 'success', julianday(?) - julianday(created_at) "
+                f"FROM memory_uses WHERE accepted = 1 AND memory_id IN ({marks})",
+                (at, *chunk),
+            ).fetchall()
+            for memory_id, won, age in rows:
+                weight = decay(float(age or 0.0), half_life_days)
+                totals = weighed.setdefault(int(memory_id), [0.0, 0.0])
+                totals[0] += weight
+                totals[1] += weight * bool(won)
+        return {mid: Evidence(uses, wins) for mid, (uses, wins) in weighed.items()}
+
+    def rescope(self, memory_id: int, scope: str, repo_key: str | None = None) -> Memory:
+        """Make a memory global, or scoped to the repository `repo_key` (its recorded
+        repository when None)."""
+        if scope not in SCOPES:
+            raise PoolError(f"unknown scope '{scope}' (expected global or project)")
+        with self.db.write() as conn:
+            memory = self.get(memory_id)
+            key = repo_key or memory.repo_key
+            if scope == "project" and not key:
+                raise PoolError(
+                    f"memory {memory_id} records no repository: rescope it from inside the "
+                    "repository it belongs to"
+                )
+            conn.execute(
+                "UPDATE memories SET scope = ?, repo_key = ?, updated_at = ? WHERE id = ?",
+                (scope, key if scope == "project" else memory.repo_key or key, now(), memory_id),
+            )
+        return self.get(memory_id)
 
     def _lexical(self, query: str, limit: int, also: list[int]) -> dict[int, float]:
         """BM25 (higher is better) of the best `limit` memories for the query's words,

@@ -40,7 +40,7 @@ from mtl_tui.memory.retrieve import LeftOut
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
 from mtl_tui.repo.git import UndoError
-from mtl_tui.session import RunSummary, Session, accepted_by_default
+from mtl_tui.session import RunSummary, Session, accepted_by_default, pool_policy
 from mtl_tui.ui.screens import (
     ConfirmScreen,
     EditMemoryScreen,
@@ -213,11 +213,16 @@ class MtlApp(App[None]):
     def _load_runtime_steps(self) -> None:
         store: MemoryStore | None = None
         try:
-            store = MemoryStore.open()
-            count = store.count()
-            self._from_loader(self._set_status, pool=count)
-            if packs.should_offer_starter(store):
-                self._from_loader(self._offer_starter)
+            if pool_policy(self.cwd) == "off":
+                self._from_loader(
+                    self.notify, "memory off for this repository (git config mtl.memory off)"
+                )
+            else:
+                store = MemoryStore.open()
+                count = store.count()
+                self._from_loader(self._set_status, pool=count)
+                if packs.should_offer_starter(store):
+                    self._from_loader(self._offer_starter)
         except MtlError as exc:
             self._from_loader(self._error, f"memory pool unavailable: {exc}")
         session = Session(
@@ -624,7 +629,9 @@ class MtlApp(App[None]):
             self.notify("The memory pool is not loaded yet.", severity="warning")
             return
         languages = list(self.store.stats()["by_language"])
-        self.push_screen(MemoryBrowser(self.store, languages))
+        key = self.session.identity.key if self.session is not None else None
+        months = self.settings.memory.prune_unused_months
+        self.push_screen(MemoryBrowser(self.store, languages, key, months))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The footer shows, and the keys run, only what works now."""

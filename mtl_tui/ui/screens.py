@@ -4,6 +4,7 @@ the full diff, editing a distilled memory."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.syntax import Syntax
@@ -15,14 +16,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static, TextArea
 
+from mtl_tui.memory.prune import Health, health_of
 from mtl_tui.memory.retrieve import provenance
-from mtl_tui.memory.store import MemoryStore
+from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.records import KINDS, Memory
 
 BROWSER_ROWS = 500  # rows shown at once; search and filters narrow the pool
 
 
-def memory_text(memory: Memory) -> Text:
+def memory_text(memory: Memory, health: Health | None = None) -> Text:
     text = Text()
     text.append(f"#{memory.id} ", style="bold")
     text.append(f"{memory.kind}\n\n", style="dim")
@@ -43,24 +45,57 @@ def memory_text(memory: Memory) -> Text:
         ("votes", f"{memory.net_votes:+d} ({memory.up} up, {memory.down} down)"),
         ("used", f"{memory.uses} times, {memory.wins} in successful runs"),
         ("support", str(memory.support)),
+        ("scope", scope_text(memory)),
         ("created", memory.created_at),
+        ("last retrieved", memory.last_retrieved_at or "never"),
+        ("last accepted", memory.last_accepted_at or "never"),
+        ("last helpful", memory.last_helpful_at or "never"),
     ]
+    if health is not None:
+        rate = (
+            f"{health.win_rate:.0%} of {health.known_runs} finished runs"
+            if (health.win_rate is not None)
+            else "no finished run yet"
+        )
+        facts.append(("win rate", rate))
+        facts.append(("prune", "; ".join(health.reasons) or "no reason: it earns its place"))
     for name, value in facts:
         text.append(f"{name}: ", style="dim")
         text.append(f"{value}\n")
     return text
 
 
+def _age(stamp: str | None) -> str:
+    """How long ago, in the largest whole unit: 4h, 3d, 5mo, 2y; "never" for None."""
+    if not stamp:
+        return "never"
+    moment = datetime.fromisoformat(stamp)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    days = (datetime.now(UTC) - moment).total_seconds() / 86_400
+    if days < 1:
+        return f"{max(days * 24, 0):.0f}h"
+    if days < 60:
+        return f"{days:.0f}d"
+    return f"{days / 30.44:.0f}mo" if days < 730 else f"{days / 365.25:.0f}y"
+
+
+def scope_text(memory: Memory) -> str:
+    if memory.scope == "project":
+        return f"project: only in {memory.repo or 'its repository'}"
+    return "global: any repository"
+
+
 class MemoryDetail(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
 
-    def __init__(self, memory: Memory) -> None:
+    def __init__(self, memory: Memory, health: Health | None = None) -> None:
         super().__init__()
         self.memory = memory
+        self.health = health
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
-            yield Static(memory_text(self.memory))
+            yield Static(memory_text(self.memory, self.health))
         yield Footer()
 
 
@@ -178,16 +213,27 @@ class MemoryBrowser(Screen[None]):
         Binding("minus", "vote(False)", "Vote −"),
         Binding("delete", "delete", "Delete"),
         Binding("space", "mark", "Select"),
+        Binding("s", "rescope", "Scope"),
         Binding("e", "export", "Export selection"),
         Binding("enter", "details", "Details", show=False),
     ]
 
-    def __init__(self, store: MemoryStore, languages: list[str]) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        languages: list[str],
+        repo_key: str | None = None,
+        unused_months: float = 6.0,
+    ) -> None:
+        """`repo_key`: the repository a memory that records none is scoped to by `s`."""
         super().__init__()
         self.store = store
         self.languages = languages
+        self.repo_key = repo_key
+        self.unused_months = unused_months
         self.marked: set[int] = set()
         self.rows: list[Memory] = []
+        self.health: dict[int, Health] = {}
 
     def compose(self) -> ComposeResult:
         yield Label("Memories", classes="dialog-title")
@@ -202,8 +248,12 @@ class MemoryBrowser(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        # The short key columns first: on a narrow screen the long title is what gets cut.
-        table.add_columns(" ", "id", "votes", "used", "kind", "lang", "origin", "title")
+        # The short key columns first, then the title: on a narrow screen what gets cut is
+        # kind, language and origin (the table scrolls sideways to them).
+        table.add_columns(
+            " ", "id", "votes", "used", "last", "scope", "prune", "title", "kind", "lang",
+            "origin",
+        )  # fmt: skip
         self.reload()
         table.focus()
 
@@ -221,15 +271,19 @@ class MemoryBrowser(Screen[None]):
     def reload(self) -> None:
         query, kind, lang = self._filters()
         if query and self.store.embedder is not None:
-            rows = [h.memory for h in self.store.search(query, BROWSER_ROWS, kind, lang)]
+            # as retrieval here would: global memories and this repository's own
+            view = View(self.repo_key)
+            rows = [h.memory for h in self.store.search(query, BROWSER_ROWS, kind, lang, view=view)]
             total = len(rows)
         else:
             rows = self.store.list(kind, lang, limit=BROWSER_ROWS)
             total = self.store.count(kind, lang)
-        self.app.call_from_thread(self._show, rows, total, query)
+        health = health_of(self.store, rows, self.unused_months)
+        self.app.call_from_thread(self._show, rows, total, query, health)
 
-    def _show(self, rows: list[Memory], total: int, query: str) -> None:
+    def _show(self, rows: list[Memory], total: int, query: str, health: dict[int, Health]) -> None:
         self.rows = rows
+        self.health = health
         table = self.query_one(DataTable)
         table.clear()
         for memory in rows:
@@ -237,19 +291,29 @@ class MemoryBrowser(Screen[None]):
         shown = f"{len(rows):,} of {total:,}" if len(rows) < total else f"{total:,}"
         how = f" best matches for “{query}”" if query else " newest first"
         self.query_one("#browser-count", Static).update(
-            f"{shown} memories,{how} · space selects · e exports the selection"
+            f"{shown} memories,{how} · space selects · e exports the selection · "
+            "s: global/project · enter: health"
         )
 
     def _cells(self, memory: Memory) -> tuple[str, ...]:
+        health = self.health.get(memory.id or -1)
+        used = str(memory.uses)
+        if health and health.win_rate is not None:
+            used += f" {health.win_rate:.0%}"  # won, of the runs with a known outcome
+        codes = list(dict.fromkeys(health.codes)) if health else []
+        prune = (codes[0] + (f"+{len(codes) - 1}" if len(codes) > 1 else "")) if codes else "-"
         return (
             "●" if memory.id in self.marked else " ",
             str(memory.id),
             f"{memory.net_votes:+d}",
-            str(memory.uses),
+            used,
+            _age(memory.last_accepted_at),
+            "proj" if memory.scope == "project" else "glob",
+            prune,
+            memory.title[:80],
             memory.kind,
             (", ".join(memory.languages) or "any")[:16],
             memory.origin[:20],
-            memory.title[:80],
         )
 
     @on(Input.Submitted, "#browser-search")
@@ -281,7 +345,24 @@ class MemoryBrowser(Screen[None]):
 
     def action_details(self) -> None:
         if memory := self._current():
-            self.app.push_screen(MemoryDetail(memory))
+            self.app.push_screen(MemoryDetail(memory, self.health.get(memory.id or -1)))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # the table takes enter for itself: it opens the details here
+        self.action_details()
+
+    def action_rescope(self) -> None:
+        """Global ↔ project (the repository it was learned in, else the current one)."""
+        memory = self._current()
+        if memory is None or memory.id is None:
+            return
+        scope = "global" if memory.scope == "project" else "project"
+        key = memory.repo_key or self.repo_key
+        if scope == "project" and not key:
+            self.app.notify("no repository to scope it to: open mtl inside one", severity="error")
+            return
+        self._redraw(self.store.rescope(memory.id, scope, key))
 
     def action_delete(self) -> None:
         targets = sorted(self.marked) or ([m.id] if (m := self._current()) and m.id else [])

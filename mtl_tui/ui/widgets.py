@@ -601,6 +601,9 @@ class ReviewItem(BodyItem):
         text.append("✓ keep  " if self.keep else "✗ discard  ",
                     style="bold green" if self.keep else "bold red")  # fmt: skip
         text.append(self.memory.title, style="bold")
+        if self.memory.scope == "project":
+            text.append(f"  [project: only in {self.memory.repo or 'this repository'}]",
+                        style="bold yellow")  # fmt: skip
         if self.memory.kind == "insight":
             text.append(f"\n{f['description']} {f['content']}", style="dim")
         self.body.update(text)
@@ -613,6 +616,7 @@ class ReviewList(Vertical):
         Binding("k", "keep(True)", "Keep"),
         Binding("d", "keep(False)", "Discard"),
         Binding("e", "edit", "Edit"),
+        Binding("s", "scope", "Global/project"),
         Binding("enter", "done", "Store kept"),
     ]
 
@@ -630,7 +634,7 @@ class ReviewList(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Learned from this run — [b]k[/] keep · [b]d[/] discard · [b]e[/] edit · "
-                     "[b]enter[/] store the kept ones")  # fmt: skip
+                     "[b]s[/] global/project · [b]enter[/] store the kept ones")  # fmt: skip
         yield ListView(*[ReviewItem(m) for m in self.memories])
 
     def on_mount(self) -> None:
@@ -644,6 +648,17 @@ class ReviewList(Vertical):
         if (item := self._current()) is not None:
             item.keep = keep
             item.refresh_view()
+
+    def action_scope(self) -> None:
+        """Global (any repository) ↔ project (only the repository of this run)."""
+        item = self._current()
+        if item is None:
+            return
+        if item.memory.repo_key is None:
+            self.app.notify("this run has no repository to scope it to", severity="warning")
+            return
+        item.memory.scope = "global" if item.memory.scope == "project" else "project"
+        item.refresh_view()
 
     def action_edit(self) -> None:
         item = self._current()
