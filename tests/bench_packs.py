@@ -48,7 +48,7 @@ def main() -> None:
         texts = titles(args.items)
         print(f"building a source pool of {args.items:,} insights…", flush=True)
         source.add_many(memories(texts), vectors=embedder.embed(texts), dedup=False)
-        chosen = packs.select(source)
+        chosen = packs.select(source).memories
         with_vectors, without = Path(tmp) / "with.json", Path(tmp) / "without.json"
         packs.export_json(source, with_vectors, chosen, with_embeddings=True)
         packs.export_json(source, without, chosen, with_embeddings=False)

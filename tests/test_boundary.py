@@ -128,7 +128,7 @@ def test_every_column_is_scrubbed_on_export(store: MemoryStore, tmp_path: Path) 
     with store.db.write() as conn:  # as an older mtl might have left it
         names = ", ".join(values)
         conn.execute(f"INSERT INTO memories ({names}) VALUES ({marks})", [*values.values()])
-    memories = packs.select(store)
+    memories = packs.select(store).memories
     out = tmp_path / "out.json"
     packs.export_json(store, out, memories, name=secret())
     markdown = packs.agents_md(memories) + packs.agents_md(memories, "language")

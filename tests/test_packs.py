@@ -59,7 +59,7 @@ def pool_state(path: Path) -> Any:
 def exported(store: MemoryStore, tmp_path: Path) -> Path:
     fill(store)
     path = tmp_path / "team.json"
-    assert packs.export_json(store, path, packs.select(store), with_embeddings=True) == 4
+    assert packs.export_json(store, path, packs.select(store).memories, with_embeddings=True) == 4
     return path
 
 
@@ -70,7 +70,7 @@ def test_export_then_import_into_a_fresh_pool(
 ) -> None:  # fmt: skip
     fill(store)
     path = tmp_path / "team.json"
-    packs.export_json(store, path, packs.select(store), with_embeddings=with_embeddings)
+    packs.export_json(store, path, packs.select(store).memories, with_embeddings=with_embeddings)
     before = {q: [h.memory.title for h in store.search(q, k=4)] for q in QUERIES}
     monkeypatch.setenv("MTL_HOME", str(tmp_path / "other-machine"))
     fresh = MemoryStore.open(embedder=embedder)
@@ -110,7 +110,7 @@ def test_no_secrets_paths_or_identity_leave(store: MemoryStore, tmp_path: Path) 
         conn.execute("UPDATE memories SET fields = ?, repo = 'alice-secret-project' WHERE id = ?",
                      (json.dumps(leaky), mid))  # fmt: skip
     path = tmp_path / "p.json"
-    packs.export_json(store, path, packs.select(store))
+    packs.export_json(store, path, packs.select(store).memories)
     text = path.read_text()
     assert "ghp_" + "Q" * 36 not in text and "alice" not in text and "[REDACTED]" in text
 
@@ -121,7 +121,7 @@ def test_votes_from_elsewhere_are_not_imported(store: MemoryStore, tmp_path: Pat
     for _ in range(5):
         store.vote(target.id, up=True)  # type: ignore[arg-type]
     path = tmp_path / "voted.json"
-    packs.export_json(store, path, packs.select(store, min_rating=1))
+    packs.export_json(store, path, packs.select(store, min_rating=1).memories)
     data = json.loads(path.read_text())
     assert len(data["items"]) == 1 and data["items"][0]["votes"] == {"up": 5, "down": 0}
     store.delete([m.id for m in store.list()])  # type: ignore[misc]
@@ -406,3 +406,28 @@ def test_imported_memories_need_trust_in_headless_runs(
     assert untrusted[0]["accepted"] == [own]
     assert "not used without --trust-imported" in untrusted[1]
     assert sorted(trusting[0]["accepted"]) == sorted([own, imported])
+
+
+def test_export_leaves_out_project_scoped_and_superseded_memories_and_says_so(
+    store: MemoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(store)
+    by_title = {m.title: m.id for m in store.list()}
+    local = by_title[TITLES[3][0]]  # "Read the evaluator ..."
+    old = by_title[TITLES[2][0]]  # "Profile before optimising ..."
+    assert local is not None and old is not None
+    store.rescope(local, "project", repo_key="f" * 16)  # belongs to one repository
+    better = insight("Measure with EXPLAIN ANALYZE which step of a slow query costs the time")
+    assert store.add_linked(better, "refines", old, run="run-1").created
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.json"
+    result = run_mtl("pack", "export", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Left out 1 project-scoped" in result.stderr
+    assert "1 superseded by a refinement" in result.stderr
+    titles = {item["fields"]["title"] for item in json.loads(out.read_text())["items"]}
+    assert titles == {TITLES[0][0], TITLES[1][0], better.fields["title"]}
+    result = run_mtl("pack", "export", str(out), "--include-project")
+    assert result.returncode == 0, result.stderr
+    titles = {item["fields"]["title"] for item in json.loads(out.read_text())["items"]}
+    assert titles == {TITLES[0][0], TITLES[1][0], TITLES[3][0], better.fields["title"]}

@@ -47,10 +47,24 @@ def export(
         GroupBy.tag
     ),
     name: Annotated[str | None, typer.Option(help="The pack's name (default: file name).")] = None,
+    include_project: Annotated[
+        bool,
+        typer.Option(
+            "--include-project",
+            help="Also export project-scoped memories (left out by default: they belong to "
+            "one repository).",
+        ),
+    ] = False,
 ) -> None:
-    """Write memories from your pool to a pack file (secrets and paths scrubbed again)."""
+    """Write memories from your pool to a pack file (secrets and paths scrubbed again).
+    Project-scoped and superseded memories are left out, and the count is printed."""
     with open_store() as store:
-        memories = packs.select(store, kind.value if kind else None, lang, min_rating)
+        selection = packs.select(
+            store, kind.value if kind else None, lang, min_rating, include_project=include_project
+        )
+        memories = selection.memories
+        if notice := selection.notice():
+            err.print(escape(notice))
         if str(path) == "-":
             if fmt is PackFormat.agents_md:
                 text = packs.agents_md(memories, group_by.value)

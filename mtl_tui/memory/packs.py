@@ -137,17 +137,49 @@ def decode_vector(text: str, dim: int) -> Any:
     return np.frombuffer(raw, dtype="<f4")
 
 
+@dataclass
+class Selection:
+    """What an export takes from the pool, and what it leaves out and why."""
+
+    memories: list[Memory]
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def notice(self) -> str | None:
+        if not self.left_out:
+            return None
+        parts = [f"{count} {why}" for why, count in self.left_out.items()]
+        return "Left out " + ", ".join(parts)
+
+
 def select(
     store: MemoryStore,
     kind: str | None = None,
     language: str | None = None,
     min_rating: int | None = None,
     ids: Sequence[int] | None = None,
-) -> list[Memory]:
+    include_project: bool = False,
+) -> Selection:
+    """Memories to export. Unless asked for by id, a pack leaves out project-scoped memories
+    (they belong to one repository; --include-project takes them) and superseded ones (a
+    refinement replaced them; they are never retrieved either)."""
     memories = [store.get(i) for i in ids] if ids else store.list(kind, language)
     if min_rating is not None:
         memories = [m for m in memories if m.net_votes >= min_rating]
-    return sorted(memories, key=lambda m: m.id or 0)
+    left_out: dict[str, int] = {}
+    if not ids:
+        if not include_project:
+            project = [m for m in memories if m.scope == "project"]
+            if project:
+                left_out["project-scoped (--include-project takes them)"] = len(project)
+                memories = [m for m in memories if m.scope != "project"]
+        ids_here = [m.id for m in memories if m.id is not None]
+        replaced: dict[int, int] = {}
+        for start in range(0, len(ids_here), 900):  # under SQLite's bound-parameter limit
+            replaced |= store.superseded(ids_here[start : start + 900])
+        if replaced:
+            left_out["superseded by a refinement"] = len(replaced)
+            memories = [m for m in memories if m.id not in replaced]
+    return Selection(sorted(memories, key=lambda m: m.id or 0), left_out)
 
 
 def build(

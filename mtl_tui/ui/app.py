@@ -728,12 +728,15 @@ class MtlApp(App[None]):
             kind = answer.get("kind")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                memories = packs.select(store, kind=str(kind) if kind else None, ids=chosen)
-                count = packs.export_json(store, path, memories)
+                selection = packs.select(store, kind=str(kind) if kind else None, ids=chosen)
+                count = packs.export_json(store, path, selection.memories)
             except (MtlError, OSError) as exc:
                 self.notify(f"export failed: {exc}", severity="error")
                 return
-            self.notify(f"Exported {count} memories to {path}")
+            left_out = selection.notice()
+            self.notify(
+                f"Exported {count} memories to {path}" + (f"; {left_out}" if left_out else "")
+            )
 
         self.push_screen(ExportScreen(default, hint), export)
 
