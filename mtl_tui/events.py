@@ -108,6 +108,7 @@ class ShownMemory:
     trusted: bool  # False: imported from a pack that is not trusted by default
     label: str | None = None  # [M1]... in the prompt, for accepted memories
     conflict: str | None = None  # "conflicts with #N (kept: more evidence)"
+    relevance: float | None = None  # what the relevance cuts judge (memory/rank.py)
 
 
 @dataclass

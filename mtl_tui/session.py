@@ -15,7 +15,13 @@ from mtl_tui import events as ev
 from mtl_tui import paths
 from mtl_tui.agent.approval import ApprovalPolicy
 from mtl_tui.agent.loop import Agent, Approver, Decision, Limits, approve_all
-from mtl_tui.agent.model import SCRIPTED_PREFIX, Model, missing_credentials, model_for
+from mtl_tui.agent.model import (
+    SCRIPTED_PREFIX,
+    Model,
+    ModelError,
+    missing_credentials,
+    model_for,
+)
 from mtl_tui.agent.shell import LocalShell
 from mtl_tui.agent.trajectory import Trajectory
 from mtl_tui.config import Settings
@@ -414,7 +420,11 @@ class Session:
             return "unknown", "none"
         if record.status != "completed":
             return "failure", "status"
-        outcome, cost = judge(self.model(), record)
+        try:
+            outcome, cost = judge(self.model(), record)
+        except ModelError as exc:  # the task is done; only its judgement is missing
+            self.warn(f"judge skipped, the outcome stays unknown: {exc}")
+            return "unknown", "none"
         self._extra_cost += cost
         self.emit(ev.Notice(f"judge: {outcome}"))
         return outcome, "judge"
@@ -431,7 +441,11 @@ class Session:
         kinds = self.settings.memory.distill_kinds
         if self.policy == "project" and review is not None:
             review = _kept_in_project(review)
-        learned = learn(self.model(), self.store, record, kinds, emit, review)
+        try:
+            learned = learn(self.model(), self.store, record, kinds, emit, review)
+        except ModelError as exc:  # the task is done; only the lesson is missing
+            self.warn(f"learning skipped, nothing learned from this run: {exc}")
+            return Learned([], 0.0, EditReport())
         self._extra_cost += learned.cost
         return learned
 
@@ -496,6 +510,7 @@ def shown_memories(retrieved: Sequence[Hit], accepted: Sequence[Hit]) -> list[ev
             trusted=trusted(hit.memory),
             label=labels.get(hit.memory.id),
             conflict=hit.conflict,
+            relevance=hit.relevance,
         )
         for hit in retrieved
     ]

@@ -30,7 +30,7 @@ from acp.schema import (
 from mtl_tui import events as ev
 from mtl_tui.acp.agent import AcpOptions, prompt_text
 from mtl_tui.acp.bridge import ALLOW, ALLOW_TURN, REJECT
-from mtl_tui.acp.translate import TurnTranslator
+from mtl_tui.acp.translate import TurnTranslator, memory_line
 from mtl_tui.config import save_setting
 from mtl_tui.memory.store import MemoryStore
 from tests.conftest import DONE, bash, insight, run_mtl
@@ -435,6 +435,9 @@ def test_the_core_reports_retrieved_and_learned_memories(
     assert shown[IMPORTED].label is None
     labels = sorted(shown[t].label or "" for t in TRUSTED)
     assert labels == ["M1", "M2"] and all(shown[t].accepted for t in TRUSTED)
+    # the number the faces show is the one the floor cuts on (relevance), hit by hit
+    assert [m.relevance for m in retrieved.memories] == [h.relevance for h in hits]
+    assert f"relevance {hits[0].relevance:.2f}" in memory_line(retrieved.memories[0])
     [learned] = [e for e in events if isinstance(e, ev.MemoriesLearned)]
     assert [(m.id, m.title, m.how) for m in learned.memories] == [
         (summary.learned[0], LESSON["title"], "stored")

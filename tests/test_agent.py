@@ -52,6 +52,8 @@ def test_scripted_run_edits_files_and_completes(git_repo: Path) -> None:
     assert summary.steps == 4
     assert "* 0.9" in (git_repo / "src" / "cart.py").read_text()
     assert "src/cart.py" in summary.diff_stat
+    stat = summary.diff_stat.splitlines()  # git's stat, every line at one indent
+    assert stat[0].startswith("src/cart.py |") and stat[-1].startswith("1 file changed")
     assert traj["steps"][2]["output"].strip() == "9.0"
     assert traj["status"] == "completed" and traj["format"] == "mtl-trajectory"
     assert traj["repo"] == "shop" and traj["languages"][0] == "python"

@@ -46,6 +46,10 @@ def test_add_list_search_show_rate_rm_round_trip() -> None:
     query = "read what the failing test asserts before editing the code"
     found = json.loads(run_mtl("memory", "search", query, "--json").stdout)
     assert found[0]["id"] == memory["id"] and 0 < found[0]["similarity"] <= 1
+    # the table shows the number the floor cuts on (relevance), as the panel and MCP do
+    table = run_mtl("memory", "search", query).stdout
+    assert "(relevance ≥ 0." in table and f"{found[0]['relevance']:.2f}" in table
+    assert found[0]["relevance"] >= found[0]["similarity"]
 
     assert run_mtl("memory", "rate", mid, "up").returncode == 0
     shown = json.loads(run_mtl("memory", "show", mid, "--json").stdout)

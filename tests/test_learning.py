@@ -204,6 +204,31 @@ def test_without_verify_the_judge_decides(git_repo: Path, store: MemoryStore) ->
     assert (summary.outcome, summary.outcome_source) == ("success", "user")
 
 
+def test_a_scripted_model_out_of_replies_still_completes_the_task(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    """The judge and the learning step read replies after the task's: a script that ends
+    with the task completes it, says in one line each what was skipped and why."""
+    notices: list[str] = []
+    session = session_for(git_repo, store, bash("echo x >> src/util.py"), DONE)
+    session.emit = lambda event: notices.append(getattr(event, "message", ""))
+    summary = session.run("touch the util module")
+    assert summary.completed and summary.learned == []
+    assert (summary.outcome, summary.outcome_source) == ("unknown", "none")
+    judged, learned = summary.warnings
+    assert judged.startswith("judge skipped") and learned.startswith("learning skipped")
+    assert all("\n" not in w and "the judge and the learning step" in w for w in (judged, learned))
+    assert judged in notices and learned in notices
+    # a learning reply that is not JSON: one line naming the reply it read
+    session = session_for(git_repo, store, bash("true"), DONE, "PASS", "Sure, noted!")
+    summary = session.run("look around")
+    assert summary.completed and summary.outcome == "success" and summary.learned == []
+    [warning] = summary.warnings
+    assert warning.startswith("learning: scripted reply 4 of 4 went to learning and is not")
+    assert "no JSON object" in warning
+    assert "nothing learned" in warning and "\n" not in warning
+
+
 def test_a_secret_printed_during_the_run_never_reaches_the_pool(
     git_repo: Path, store: MemoryStore
 ) -> None:

@@ -89,7 +89,7 @@ async def test_tools_over_stdio(mtl_home: Path, store: MemoryStore) -> None:
         assert found["results"][0]["id"] == ids[0]
         first = found["results"][0]
         assert first["trusted"] is True and first["imported"] is False
-        assert {"similarity", "score", "provenance", "origin", "text"} <= first.keys()
+        assert {"relevance", "similarity", "score", "provenance", "origin", "text"} <= first.keys()
 
         build = await call(session, "search", task="the build broke after upgrading packages")
         hit = next(r for r in build["results"] if r["id"] == imported_id)
@@ -160,12 +160,18 @@ async def test_tools_over_stdio(mtl_home: Path, store: MemoryStore) -> None:
             pool, "a unit test fails after my change", ["python"], 3, floor=floor
         ).hits
         assert [h.memory.id for h in core] == [r["id"] for r in found["results"]]
+        # the number shown is the one the floor cut on, as in the panel and the CLI
+        assert [round(h.relevance, 4) for h in core] == [  # type: ignore[arg-type]
+            r["relevance"] for r in found["results"]
+        ]
         assert pool.get(ids[0]).uses == 1 and pool.get(ids[1]).up == 1
     finally:
         pool.close()
     cli = run_mtl("memory", "search", "the build broke after an upgrade", "-k", "3", "--json")
     assert cli.returncode == 0, cli.stderr
-    assert [hit["id"] for hit in json.loads(cli.stdout)] == [r["id"] for r in plain["results"]]
+    cli_hits = json.loads(cli.stdout)
+    assert [hit["id"] for hit in cli_hits] == [r["id"] for r in plain["results"]]
+    assert [hit["relevance"] for hit in cli_hits] == [r["relevance"] for r in plain["results"]]
 
 
 TITLES = [

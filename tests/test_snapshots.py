@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from mtl_tui.ui.widgets import ApprovalBar, InsightsPanel
+from mtl_tui.memory.rank import RELATIVE_CUT
+from mtl_tui.ui.screens import MemoryDetail
+from mtl_tui.ui.widgets import ApprovalBar, FloorMark, InsightsPanel
 from tests.conftest import DONE, bash
 from tests.tuikit import SIZE, bar, make_app, ready, type_task, until
 
@@ -58,6 +60,63 @@ def test_memory_browser(snap_compare, git_repo: Path, pool: list[int], tmp_path:
         await ready(pilot)
         await pilot.press("f2")
         await until(pilot, lambda: len(getattr(pilot.app.screen, "rows", [])) == 3)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_below_floor(snap_compare, git_repo: Path, pool: list[int], tmp_path: Path) -> None:
+    """`b`: the candidates held back (the floor, the relative cut), after a mark, with the
+    title saying so.
+    On the way, what the panel shows is checked against the core's retrieval (the one
+    `mtl memory search` and MCP use): relevance, not cosine alone. (One app for both: the
+    checks and the picture need the same state.)"""
+    app = make_app(git_repo, [DONE], tmp_path, floor=0.44)
+    task = TASK
+
+    async def run_before(pilot: Pilot) -> None:
+        await ready(pilot)
+        panel = await type_task(pilot, task)
+        found = app.session.retrieval(task, mode="task")  # type: ignore[union-attr]
+        assert found.hits and found.below and found.floor == 0.44
+        best = max(hit.relevance or 0.0 for hit in found.hits)
+        assert found.cut == pytest.approx(max(0.44, best - RELATIVE_CUT))
+        assert panel.border_title == f"Insights ({len(found.hits)})"
+        hint = str(panel.query_one("#insights-hint").render())
+        assert f"at relevance ≥ {found.cut:.2f}" in hint
+
+        def shown() -> list[str]:
+            return [str(item.body.render()) for item in panel.items]
+
+        for text, hit in zip(shown(), found.hits, strict=True):
+            assert f"relevance {hit.relevance:.2f}" in text and "sim " not in text
+        count = len(found.hits) + len(found.below)
+        await pilot.press("tab", "b")
+        await until(pilot, lambda: len(panel.items) == count and all(shown()))
+        assert panel.border_title == (
+            f"Insights ({len(found.hits)} + {len(found.below)} held back)"
+        )
+        rows = list(panel.query_one("#insights-list").children)
+        mark = rows[len(found.hits)]
+        assert isinstance(mark, FloorMark) and f"relevance < {found.cut:.2f}" in mark.text
+        for text, hit in zip(shown()[len(found.hits) :], found.below, strict=True):
+            assert f"relevance {hit.relevance:.2f}" in text and "held back" in text
+            assert (hit.relevance or 0.0) < found.cut
+        listing = panel.query_one("#insights-list")
+        await pilot.press(*["down"] * len(found.hits))  # the cursor steps over the mark
+        assert listing.highlighted_child is panel.items[len(found.hits)]  # type: ignore[attr-defined]
+        await pilot.press("enter")  # details take the number apart
+        assert isinstance(app.screen, MemoryDetail)
+        first_below, why = found.below[0], app.screen.why
+        assert why.startswith(f"relevance {first_below.relevance:.2f} = meaning ")
+        assert f"{first_below.similarity:.2f} (cosine similarity)" in why
+        assert f"held back under {found.cut:.2f} (the floor 0.44, or 0.10 under the best)" in why
+        assert why.endswith("so it is not in the prompt unless you accept it")
+        await pilot.press("escape", "b")  # b again hides them
+        await until(pilot, lambda: len(panel.items) == len(found.hits))
+        assert panel.border_title == f"Insights ({len(found.hits)})"
+        await pilot.press("b")  # the picture: shown again
+        await until(pilot, lambda: len(panel.items) == count and all(shown()))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -137,6 +196,9 @@ def test_small_verdict(snap_compare, git_repo: Path, pool: list[int], tmp_path: 
         await with_task()(pilot)
         await pilot.press("enter")
         await until(pilot, lambda: bar(pilot.app) is not None)  # type: ignore[arg-type]
+        # the conversation follows its newest lines once laid out: wait for it to get there
+        talk = pilot.app.query_one("#conversation")
+        await until(pilot, lambda: talk.max_scroll_y and talk.scroll_y >= talk.max_scroll_y)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

@@ -23,12 +23,19 @@ from mtl_tui.ui.screens import (
 )
 from mtl_tui.ui.widgets import (
     ApprovalBar,
+    OutputBlock,
+    PromptArea,
     ReviewList,
     StatusLine,
 )
 from tests.conftest import DONE, bash
 from tests.test_learning import LESSON, insights_reply
 from tests.tuikit import SIZE, TITLES, bar, make_app, ready, type_task, until
+
+
+def notices(app: object) -> list[str]:
+    return [n.message for n in app._notifications]  # type: ignore[attr-defined]
+
 
 # -- start-up -------------------------------------------------------------------------
 
@@ -132,6 +139,7 @@ async def test_confirm_mode_run_with_verdict_and_review(
         bash("echo original > note.txt"),
         bash("echo second > second.txt"),
         bash("echo third > third.txt"),
+        bash("true"),
         DONE,
         insights_reply(LESSON, dict(LESSON, title="Keep notes of what each step checked")),
     ]
@@ -139,12 +147,19 @@ async def test_confirm_mode_run_with_verdict_and_review(
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         panel = await type_task(pilot, "write notes about the cart module")
-        await pilot.press("tab", "x", "shift+tab")  # reject [M1] before submitting
+        # Tab visits only what is on screen (never the empty dock); ctrl+z says why not
+        assert all(widget.region.area for widget in app.screen.focus_chain)
+        await pilot.press("tab", "ctrl+z")
+        assert "Nothing to undo" in notices(app)[-1]
+        await pilot.press("x", "tab")  # reject [M1] before submitting
+        assert isinstance(app.focused, PromptArea)
         rejected_id = panel.items[0].hit.memory.id
         rejected_title = panel.items[0].hit.memory.title
         await pilot.press("enter")
         # n: reject with a reason typed for the agent
         await until(pilot, lambda: bar(app, ApprovalBar))
+        await pilot.press("ctrl+z")  # from the question too: it says why not, and waits
+        assert "A run is in progress" in notices(app)[-1] and bar(app, ApprovalBar)
         await pilot.press("n", *"keep the sources", "enter")
         # e: edit the command
         await until(pilot, lambda: bar(app, ApprovalBar))
@@ -176,6 +191,10 @@ async def test_confirm_mode_run_with_verdict_and_review(
         assert (git_repo / "src" / "cart.py").exists()
         assert (git_repo / "note.txt").read_text() == "edited\n"
         assert (git_repo / "third.txt").exists()
+        quiet = list(app.query(OutputBlock))[-2]  # `true`: no output, and the count agrees
+        assert quiet.title == "exit 0 · no output"
+        stat = str(app.query(".diff").last().render()).splitlines()  # one indent for all
+        assert stat[0].startswith("note.txt") and stat[-1].startswith("3 files changed")
         # Y was for that run only: it ended with the run, and the status line says so
         assert app.session.approval.auto == "off"  # type: ignore[union-attr]
         assert app.query_one(StatusLine).auto == ""
@@ -191,7 +210,9 @@ async def test_confirm_mode_run_with_verdict_and_review(
         # d shows the full diff; ctrl+z undoes the run after a confirmation
         await pilot.press("ctrl+g")  # works with the prompt focused
         assert isinstance(app.screen, TextScreen) and "note.txt" in app.screen.body
-        await pilot.press("escape", "ctrl+z")
+        await pilot.press("escape")
+        app.query_one("#insights-list").focus()  # ctrl+z works from any focus
+        await pilot.press("ctrl+z")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await pilot.pause()
@@ -332,13 +353,15 @@ async def test_keymap_from_config_remaps_keys(
     git_repo: Path, pool: list[int], tmp_path: Path
 ) -> None:
     paths.config_file().parent.mkdir(parents=True, exist_ok=True)
-    paths.config_file().write_text('[keymap]\nreject = "r"\nbrowser = "f3"\n')
+    paths.config_file().write_text('[keymap]\nreject = "r"\nbrowser = "f3"\nundo = "f4"\n')
     app = make_app(git_repo, [DONE], tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         panel = await type_task(pilot, "tests fail")
         await pilot.press("tab", "r")
         assert not panel.items[0].accepted
+        await pilot.press("f4")  # undo moved, its "why not" with it: nothing ran yet
+        assert "Nothing to undo" in notices(app)[-1]
         await pilot.press("f3")
         assert isinstance(app.screen, MemoryBrowser)
 

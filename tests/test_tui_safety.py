@@ -15,6 +15,7 @@ from mtl_tui.ui.widgets import (
     InsightsPanel,
     LiveOutput,
     OutputBlock,
+    PromptArea,
     ReviewList,
     StatusLine,
 )
@@ -66,6 +67,14 @@ async def test_auto_approval_lasts_one_run_and_destructive_commands_still_ask(
         assert destructive.command == "rm -rf src"  # type: ignore[union-attr]
         assert "existed before this run" in destructive.question  # type: ignore[union-attr]
         assert status.auto == "auto: this run" and in_view(app, destructive)  # type: ignore[arg-type]
+        # 80 columns keep the state, the auto badge, the model, the step and the cost
+        shown = status.render().plain
+        assert len(shown) <= 80 and "auto: this run" in shown and "running" in shown
+        assert status.model in shown and f"step {status.step} · $0.0000" in shown
+        status.model, status.branch = "openrouter/anthropic/claude-sonnet-4.5", "feature/x" * 5
+        shown = status.render().plain
+        assert len(shown) <= 80 and "auto: this run" in shown and "claude-sonnet-4.5" in shown
+        assert f"step {status.step} · $0.0000" in shown
         await pilot.press("n", *"keep src", "enter")
         await until(pilot, lambda: bar(app) is not None and "Did it succeed" in bar(app).question)
         await pilot.press("y")
@@ -242,8 +251,11 @@ async def test_narrow_screens_fold_the_panel_into_a_line(
         await pilot.press("ctrl+b")
         await pilot.pause()
         assert panel.region.width >= 70 and in_view(app, panel)
+        await pilot.press("tab")  # into the list, which then folds away: the prompt takes over
+        assert app.focused is app.query_one("#insights-list")
         await pilot.press("ctrl+b")
         await pilot.pause()
+        assert isinstance(app.focused, PromptArea)
         await pilot.resize_terminal(130, 40)
         await pilot.pause()
         assert panel.region.width > 30 and not line.region.area

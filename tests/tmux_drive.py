@@ -4,9 +4,10 @@
     python tests/tmux_drive.py PREPARED  # the same, with a prepared embedding model linked in
 
 It adds memories with `mtl memory add`, opens the TUI with a scripted model, types a task,
-rejects and votes in the insights panel, runs the task (approving one command, then `Y` for
-the rest of the task), answers the verdict, stores what was learned, starts a second task
-and sees its first command asked again, and checks each step on the screen (capture-pane)."""
+rejects and votes in the insights panel, tabs out to the prompt, runs the task (approving
+one command, then `Y` for the rest of the task), answers the verdict, stores what was
+learned, starts a second task and sees its first command asked again (ctrl+z there says
+why it cannot undo now), and checks each step on the screen (capture-pane)."""
 
 from __future__ import annotations
 
@@ -107,8 +108,9 @@ def main() -> int:
             keys("Tab", "x", "+")
             shown = wait_for("✗ rejected")
             assert "votes +1" in shown, shown
+            assert "relevance" in shown and "sim " not in shown, shown  # what the floor cuts on
             print(shown)
-            keys("BTab", "Enter")
+            keys("Tab", "Enter")  # Tab out of the panel lands on the prompt, nothing unseen
             wait_for("$ step 1")
             wait_for("Run it?")
             keys("y")  # the next step's block appears only after this answer
@@ -129,6 +131,8 @@ def main() -> int:
             shown = wait_for("Run it?")  # the next task asks again
             print(shown)
             assert "$ step 1" in shown and "ls" in shown, shown
+            keys("C-z")  # ctrl+z from the question: says why it cannot undo now
+            wait_for("A run is in progress")
             keys("C-c", "C-c")
         except BaseException:
             log = sorted((home / "trajectories").glob("*.traj.json"))

@@ -47,6 +47,10 @@ def command_title(command: str) -> str:
     return line[:_TITLE] + more
 
 
+def shown_relevance(memory: ev.ShownMemory) -> float:
+    return memory.similarity if memory.relevance is None else memory.relevance
+
+
 def memory_line(memory: ev.ShownMemory) -> str:
     where = ", ".join(memory.languages) or "any language"
     if memory.accepted:
@@ -58,7 +62,7 @@ def memory_line(memory: ev.ShownMemory) -> str:
     conflict = f" ({memory.conflict})" if memory.conflict else ""
     return (
         f"- #{memory.id} {memory.title} — {memory.kind}, {where}, "
-        f"similarity {memory.similarity:.2f}: {state}{conflict}"
+        f"relevance {shown_relevance(memory):.2f}: {state}{conflict}"
     )
 
 
@@ -187,6 +191,7 @@ class TurnTranslator:
                 "kind": m.kind,
                 "title": m.title,
                 "languages": m.languages,
+                "relevance": round(shown_relevance(m), 4),
                 "similarity": round(m.similarity, 4),
                 "origin": m.origin,
                 "accepted": m.accepted,

@@ -122,7 +122,10 @@ class ScriptedModel:
     ) -> ModelReply:
         self.calls.append([dict(m) for m in messages])
         if len(self.calls) > len(self.replies):
-            raise ModelError(f"the scripted model has no reply left ({len(self.replies)} given)")
+            raise ModelError(
+                f"the scripted model has no reply left ({len(self.replies)} given; they are "
+                "read in order by the task's steps, then the judge and the learning step)"
+            )
         reply = self.replies[len(self.calls) - 1]
         if on_token:
             for piece in reply.content.splitlines(keepends=True):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
+from mtl_tui.cli.choices import SCRIPTED_HELP
 from mtl_tui.config import Settings
 
 if TYPE_CHECKING:
@@ -20,9 +21,7 @@ if TYPE_CHECKING:
 
 
 def command(
-    model: Annotated[
-        str | None, typer.Option(help="Any litellm model id; scripted/FILE replays replies.")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help=SCRIPTED_HELP)] = None,
     api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Start sessions in yolo mode (no permission asks).")

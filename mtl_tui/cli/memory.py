@@ -66,12 +66,12 @@ def _table(rows: list[Memory] | list[Hit], title: str) -> Table:
     table.add_column("votes", no_wrap=True)
     has_score = bool(rows) and isinstance(rows[0], Hit)
     if has_score:
-        table.add_column("sim", justify="right", no_wrap=True)
+        table.add_column("relevance", justify="right", no_wrap=True)
     else:
         table.add_column("origin", no_wrap=True)
     for row in rows:
         memory = row.memory if isinstance(row, Hit) else row
-        last = f"{row.similarity:.2f}" if isinstance(row, Hit) else escape(memory.origin)
+        last = f"{row.relevance or 0.0:.2f}" if isinstance(row, Hit) else escape(memory.origin)
         imported = isinstance(row, Hit) and not row.trusted
         conflict = row.conflict if isinstance(row, Hit) else None
         table.add_row(
@@ -149,7 +149,8 @@ def search(
     if not hits:
         out.print("Nothing relevant found." + (below if found.below else ""))
         return
-    out.print(_table(hits, f"Best {len(hits)} for “{escape(query)}”"))
+    at = f" (relevance ≥ {found.cut:.2f})" if found.cut is not None else ""
+    out.print(_table(hits, f"Best {len(hits)} for “{escape(query)}”{at}"))
     for item in found.left_out:
         err.print(f"Left out: #{item.hit.memory.id} {escape(item.hit.memory.title)} "
                   f"({item.reason}: {escape(item.detail)})")  # fmt: skip

@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from mtl_tui import __version__
 from mtl_tui.cli import helpfmt
-from mtl_tui.cli.choices import KindChoice
+from mtl_tui.cli.choices import SCRIPTED_HELP, KindChoice
 from mtl_tui.errors import MtlError
 
 helpfmt.install()
@@ -160,7 +160,7 @@ def root(
 @app.command(hidden=True)
 def tui(
     task: Annotated[str | None, typer.Argument(help="A task to start right away.")] = None,
-    model: Annotated[str | None, typer.Option(help="Any litellm model id.")] = None,
+    model: Annotated[str | None, typer.Option(help=SCRIPTED_HELP)] = None,
     api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
     yes: Annotated[
         bool,
@@ -225,9 +225,7 @@ class QueryMode(StrEnum):
 )
 def run(
     task: Annotated[str, typer.Argument(help="What the agent should do, in plain words.")],
-    model: Annotated[
-        str | None, typer.Option(help="Any litellm model id; scripted/FILE replays replies.")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help=SCRIPTED_HELP)] = None,
     api_base: Annotated[str | None, typer.Option(help="Base URL of the model's API.")] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Run every command without asking.")

@@ -20,7 +20,7 @@ from mtl_tui.cli.common import err, open_store, out, print_json
 from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
-from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.rank import Hit, relevance_text
 from mtl_tui.memory.retrieve import label
 from mtl_tui.session import RunSummary, Session, accepted_by_default, pool_policy
 
@@ -206,7 +206,7 @@ def _print_memories(hits: list[Hit], accepted: list[Hit]) -> None:
         conflict = f" [magenta]({escape(hit.conflict)})[/]" if hit.conflict else ""
         err.print(
             f"  [{label(i)}] #{memory.id} {escape(memory.title)} "
-            f"[dim]({', '.join(memory.languages) or 'any'}, sim {hit.similarity:.2f})[/] {state}"
+            f"[dim]({', '.join(memory.languages) or 'any'}, {relevance_text(hit)})[/] {state}"
             + conflict
         )
 
@@ -214,7 +214,8 @@ def _print_memories(hits: list[Hit], accepted: list[Hit]) -> None:
 def _print_summary(summary: RunSummary) -> None:
     colour = "green" if summary.completed else "red"
     err.print(
-        f"[bold {colour}]{summary.status}[/] after {summary.steps} steps, "
+        f"[bold {colour}]{summary.status}[/] after {summary.steps} "
+        f"step{'' if summary.steps == 1 else 's'}, "
         f"${summary.cost:.4f}" + (f": {escape(summary.message)}" if summary.message else "")
     )
     if summary.outcome != "unknown":

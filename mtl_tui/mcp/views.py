@@ -34,6 +34,7 @@ def hit_view(hit: Hit) -> dict[str, Any]:
         "kind": memory.kind,
         "title": memory.title,
         "text": item_text(memory),
+        "relevance": round(float(hit.relevance or 0.0), 4),  # what the floor cuts on
         "similarity": round(hit.similarity, 4),
         "score": round(hit.score, 4),
         "provenance": provenance(memory),

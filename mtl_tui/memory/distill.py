@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from mtl_tui.agent.model import Model
+from mtl_tui.agent.model import Model, ScriptedModel
 from mtl_tui.prompts import render
 from mtl_tui.records import Memory, validate_fields
 from mtl_tui.scrub import scrub
@@ -161,7 +161,7 @@ def distill(model: Model, record: RunRecord, kinds: Sequence[str] = ("insight",)
             cost += reply.cost
             found, problem = _parse(kind, reply.content)
             if problem:
-                warnings.append(f"could not use the model's {kind} output: {problem}")
+                warnings.append(unusable_reply(model, kind, problem, kept=len(found)))
         if kind == "insight" and len(found) > MAX_INSIGHTS:
             found = found[:MAX_INSIGHTS]
         for memory in found:
@@ -180,6 +180,16 @@ def finish(memory: Memory, record: RunRecord, made_by: str) -> str | None:
     if memory.kind == "insight" and (hit := names_a_changed_file(memory, record.changed_files)):
         return f"dropped insight “{memory.title}”: it names {hit}, a file of this run"
     return None
+
+
+def unusable_reply(model: Model, kind: str, problem: str, kept: int = 0) -> str:
+    """One line for a distillation reply that could not be (wholly) used. A scripted model
+    surprises here: its replies after the task go to the judge and to this step."""
+    what = f"kept {kept}, skipped the rest" if kept else "nothing learned from it"
+    reply = "the model's reply"
+    if isinstance(model, ScriptedModel):
+        reply = f"scripted reply {len(model.calls)} of {len(model.replies)} went to learning and"
+    return f"learning: {reply} is not {kind} JSON ({problem}); {what}"
 
 
 def _provenance(memory: Memory, record: RunRecord, made_by: str) -> None:

@@ -116,6 +116,36 @@ class Hit:
         }
 
 
+def relevance_text(hit: Hit) -> str:
+    """The number the cuts judge, as every face shows it ("sim" would be cosine alone,
+    which is not what the floor judges)."""
+    return f"relevance {float(hit.relevance or 0.0):.2f}"
+
+
+def relevance_parts(hit: Hit, cut: float | None = None, floor: float | None = None) -> str:
+    """The relevance taken apart, for a user asking why a memory came (or did not)."""
+    value = float(hit.relevance or 0.0)
+    text = (
+        f"relevance {value:.2f} = meaning {hit.similarity:.2f} (cosine similarity) "
+        f"+ {value - hit.similarity:.2f} for words shared with the task"
+    )
+    if cut is not None:
+        why = f"the floor {floor:.2f}, " if floor is not None else ""
+        text += f"; held back under {cut:.2f} ({why}or {RELATIVE_CUT:.2f} under the best)"
+        if value < cut:
+            text += ", so it is not in the prompt unless you accept it"
+    return text
+
+
+def relevance_cut(ranked: list[Hit], floor: float | None) -> float | None:
+    """The least relevance that reaches the prompt: the floor, or RELATIVE_CUT under the
+    most relevant of `ranked`, whichever is higher; None when the floor is off."""
+    if floor is None or floor <= -1.0:
+        return None
+    best = max((hit.relevance or 0.0 for hit in ranked), default=0.0)
+    return max(floor, best - RELATIVE_CUT)
+
+
 def relevance(similarity: float, bm25: float = 0.0) -> float:
     """Cosine similarity plus the saturating lexical bonus (see the module docstring)."""
     bm25 = max(bm25, 0.0)
@@ -175,10 +205,9 @@ def split_at_floor(ranked: list[Hit], k: int, floor: float | None) -> tuple[list
     RELATIVE_CUT of the best one's, the first `k` of the others). Both cuts judge
     relevance alone: votes reorder relevant memories but never lift an irrelevant one
     into the prompt. A floor of None or -1 or less turns both off."""
-    if floor is None or floor <= -1.0:
+    least = relevance_cut(ranked, floor)
+    if least is None:
         return ranked[:k], []
-    best = max((hit.relevance or 0.0 for hit in ranked), default=0.0)
-    least = max(floor, best - RELATIVE_CUT)
     above = [hit for hit in ranked if (hit.relevance or 0.0) >= least]
     below = [hit for hit in ranked if (hit.relevance or 0.0) < least]
     return above[:k], below[:k]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mtl_tui.memory.rank import Hit, evidence, split_at_floor
+from mtl_tui.memory.rank import Hit, evidence, relevance_cut, split_at_floor
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import pack_name, trusted
 from mtl_tui.prompts import render
@@ -61,6 +61,9 @@ class Retrieval:
                  for h in self.below]  # fmt: skip
         return [*self.left_out, *below]
 
+    floor: float | None = None  # the configured floor (None: off)
+    cut: float | None = None  # the least relevance that reached the prompt (rank.py)
+
 
 def retrieve(
     store: MemoryStore,
@@ -80,7 +83,9 @@ def retrieve(
     ranked, superseded = _drop_superseded(store, ranked, floor)
     ranked, lost = _settle_conflicts(store, ranked, floor)
     hits, below = split_at_floor(ranked, k, floor)
-    return Retrieval(query, hits, below, superseded + lost)
+    on = floor if floor is not None and floor > -1.0 else None  # -1: everything passes
+    cut = relevance_cut(ranked, on)
+    return Retrieval(query, hits, below, superseded + lost, floor=on, cut=cut)
 
 
 def _passes(hit: Hit, floor: float | None) -> bool:

@@ -7,6 +7,7 @@ objects into a commit kept on private refs, one pair per run:
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,7 +140,9 @@ class GitRepo:
         return self.git.text("diff", "--binary", f"{before}:worktree", f"{after}:worktree")
 
     def diff_stat(self, before: str, after: str) -> str:
-        return self.git.text("diff", "--stat", f"{before}:worktree", f"{after}:worktree")
+        """git's stat, every line at the same indent (`text` would strip the first one's)."""
+        raw = self.git.raw("diff", "--stat", f"{before}:worktree", f"{after}:worktree")
+        return textwrap.dedent(raw.decode("utf-8", "surrogateescape").strip("\n"))
 
     def changed_paths(self, before: str, after: str) -> list[str]:
         return self.git.paths("diff", "--name-only", "-z", f"{before}:worktree",

@@ -20,10 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -36,7 +37,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.rank import Hit
-from mtl_tui.memory.retrieve import LeftOut
+from mtl_tui.memory.retrieve import LeftOut, Retrieval
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
 from mtl_tui.repo.git import UndoError
@@ -54,6 +55,7 @@ from mtl_tui.ui.widgets import (
     AnswerBar,
     ApprovalBar,
     Conversation,
+    Dock,
     InsightsPanel,
     PromptArea,
     ReviewList,
@@ -63,6 +65,7 @@ from mtl_tui.ui.widgets import (
 
 DOUBLE_PRESS = 2.0  # seconds within which a second esc / ctrl+c counts
 RETRIEVE_DEBOUNCE = 0.35
+NARROW = 100  # columns: below, the panel folds into a line and the footer compacts
 
 
 def plural(count: int, word: str) -> str:
@@ -80,12 +83,14 @@ def model_label(name: str | None) -> str:
 class MtlApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mtl"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
     BINDINGS = [
         Binding("f2", "browser", "Memories", id="browser"),
         Binding("escape", "interrupt", "Interrupt", id="interrupt"),
         Binding("ctrl+g", "diff", "Diff", id="diff", priority=True),
         Binding("ctrl+z", "undo", "Undo run", id="undo", priority=True),
+        # The same key while undo cannot run: it says why, from any focus (never silent).
+        Binding("ctrl+z", "undo_why", id="undo_why", priority=True, show=False),
         Binding("ctrl+t", "toggle_auto", "Auto", id="auto", priority=True),
         Binding("ctrl+b", "toggle_insights", "Insights", id="insights", priority=True),
         Binding("ctrl+e", "export", "Export", id="export", priority=True, show=False),
@@ -134,7 +139,7 @@ class MtlApp(App[None]):
             yield Conversation(id="conversation")
             yield InsightsPanel(id="insights")
         yield Static("", id="insights-line")
-        yield VerticalScroll(id="dock")  # the question waiting for an answer, always in view
+        yield Dock(id="dock")  # the question waiting for an answer, always in view
         yield PromptArea(
             id="prompt", placeholder="Describe a task · enter runs it · ctrl+j newline"
         )
@@ -154,8 +159,10 @@ class MtlApp(App[None]):
             self.notify(error, title="Theme not loaded", severity="error", timeout=10)
         self._apply_theme(self.requested_theme or self.settings.theme)
         self._saving_theme = True
-        if self.settings.keymap:
-            self.set_keymap(self.settings.keymap)
+        if keymap := dict(self.settings.keymap or {}):
+            if "undo" in keymap:
+                keymap.setdefault("undo_why", keymap["undo"])
+            self.set_keymap(keymap)
         status = self.query_one(StatusLine)
         status.model = model_label(self.settings.model)
         status.repo = self.cwd.name
@@ -171,6 +178,19 @@ class MtlApp(App[None]):
             self._mounted, early = True, self._early
         for callback, args, kwargs in early:
             callback(*args, **kwargs)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Narrow terminals: the footer without padding, so that its keys fit."""
+        with contextlib.suppress(NoMatches):  # before compose
+            self.query_one(Footer).compact = event.size.width < NARROW
+        self.call_after_refresh(self._keep_focus_in_view)
+
+    def _keep_focus_in_view(self) -> None:
+        """The panel or the conversation folded away with the focus in it (Textual then
+        focuses nothing, or keeps an unseen widget): the prompt takes the focus."""
+        screen = self.screen_stack[0]
+        if self.screen is screen and screen.focused not in screen.focus_chain:
+            self.query_one(PromptArea).focus()
 
     def _report_first_frame(self, path: Path) -> None:
         path.write_text(f"{time.time()}\n")
@@ -347,17 +367,15 @@ class MtlApp(App[None]):
     def _retrieve(self, text: str) -> None:
         assert self.session is not None
         found = self.session.retrieval(text, mode="task")
-        self.call_from_thread(self._show_hits, found.hits, text, found.below, found.left_out)
+        self.call_from_thread(self._show_hits, found.hits, text, found)
 
-    def _show_hits(
-        self,
-        hits: list[Hit],
-        text: str,
-        below: list[Hit] | None = None,
-        left_out: list[LeftOut] | None = None,
-    ) -> None:
+    def _show_hits(self, hits: list[Hit], text: str, found: Retrieval | None = None) -> None:
         panel = self.query_one(InsightsPanel)
-        panel.show(hits, text, below=below, left_out=left_out)
+        if found is None:
+            panel.show(hits, text)
+        else:
+            panel.show(hits, text, below=found.below, left_out=found.left_out,
+                       floor=found.floor, cut=found.cut)  # fmt: skip
         self._update_insights_line()
 
     def _update_insights_line(self) -> None:
@@ -367,11 +385,14 @@ class MtlApp(App[None]):
         panel.mark_over_budget({o.hit.memory.id or -1: o.detail for o in over})
         budget = f" ({len(over)} over budget)" if over else ""
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
-        line = (
-            f"Insights: {len(hits)} retrieved, {len(accepted)} accepted{budget} · ctrl+b {shown}"
-            if hits
-            else f"Insights: none yet · ctrl+b {shown}"
-        )
+        held = len(panel.below) + len(panel.left_out)
+        if hits:
+            what = f"{len(hits)} retrieved, {len(accepted)} accepted{budget}"
+        elif panel.query_text.strip():
+            what = "nothing relevant enough" + (f" ({held} held back)" if held else "")
+        else:
+            what = "none yet"
+        line = f"Insights: {what} · ctrl+b {shown}"
         self.query_one("#insights-line", Static).update(line)
 
     # -- the insights panel ---------------------------------------------------------------
@@ -393,7 +414,7 @@ class MtlApp(App[None]):
 
     @on(InsightsPanel.Details)
     def _details(self, event: InsightsPanel.Details) -> None:
-        self.push_screen(MemoryDetail(event.memory))
+        self.push_screen(MemoryDetail(event.memory, why=event.why))
 
     # -- running a task -------------------------------------------------------------------
 
@@ -442,7 +463,7 @@ class MtlApp(App[None]):
                 found = session.retrieval(text)
                 retrieved = found.hits
                 accepted = accepted_by_default(retrieved)
-                self.call_from_thread(self._show_hits, retrieved, text, found.below, found.left_out)
+                self.call_from_thread(self._show_hits, retrieved, text, found)
             summary = session.run(
                 text, retrieved, accepted or [], verdict=self._ask_verdict, review=self._review
             )
@@ -641,7 +662,9 @@ class MtlApp(App[None]):
             case "diff":
                 return self._diff_ready
             case "undo":
-                return self._undo_ready and not self.running
+                return self._undo_ready and not self.running and self._on_main_screen()
+            case "undo_why":  # a dialog keeps ctrl+z for its own text fields
+                return self._on_main_screen()
             case "browser" | "export":
                 return self.store is not None
             case "toggle_auto":
@@ -665,6 +688,7 @@ class MtlApp(App[None]):
     def action_toggle_insights(self) -> None:
         self.screen_stack[0].toggle_class("-toggled")
         self._update_insights_line()
+        self.call_after_refresh(self._keep_focus_in_view)
 
     def action_diff(self) -> None:
         if self.session is None:
@@ -675,13 +699,30 @@ class MtlApp(App[None]):
         else:
             self.notify("The last run changed nothing.")
 
+    def _on_main_screen(self) -> bool:
+        return self.screen is self.screen_stack[0]
+
+    def action_undo_why(self) -> None:
+        """ctrl+z while undo cannot run: say why instead of nothing."""
+        self.action_undo()
+
     def action_undo(self) -> None:
         if self.running:
-            self.notify("A run is in progress.", severity="warning")
+            self.notify(
+                "A run is in progress: undo it once it ends (esc twice interrupts).",
+                severity="warning",
+            )
             return
         session = self.session
-        if session is None or session.repo is None or not session.repo.can_undo():
-            self.notify("Nothing to undo.", severity="warning")
+        if session is None:
+            self.notify("Still loading: nothing to undo yet.", severity="warning")
+            return
+        if session.repo is None:
+            self.notify("Not a git repository: mtl cannot undo here.", severity="warning")
+            return
+        if not session.repo.can_undo():
+            self.notify("Nothing to undo: no run of mtl in this repository yet.",
+                        severity="warning")  # fmt: skip
             return
         repo = session.repo
 

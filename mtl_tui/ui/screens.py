@@ -88,14 +88,17 @@ def scope_text(memory: Memory) -> str:
 class MemoryDetail(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
 
-    def __init__(self, memory: Memory, health: Health | None = None) -> None:
+    def __init__(self, memory: Memory, health: Health | None = None, why: str = "") -> None:
         super().__init__()
         self.memory = memory
         self.health = health
+        self.why = why  # from the panel: how relevant it was to the task
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Static(memory_text(self.memory, self.health))
+            if self.why:
+                yield Static(self.why, classes="dim", id="detail-why", markup=False)
         yield Footer()
 
 

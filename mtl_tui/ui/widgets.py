@@ -30,7 +30,7 @@ from textual.widgets import (
 )
 
 from mtl_tui.agent.loop import Decision
-from mtl_tui.memory.rank import Hit
+from mtl_tui.memory.rank import Hit, relevance_parts, relevance_text
 from mtl_tui.memory.retrieve import LeftOut
 from mtl_tui.records import Memory
 
@@ -43,7 +43,10 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 class StatusLine(Static):
-    """state [auto-approval, while on] │ repo ⎇ branch │ model │ step · cost │ pool"""
+    """state [auto-approval, while on] │ repo ⎇ branch │ model │ step · cost │ pool
+
+    Narrow terminals get it compacted step by step (COMPACTIONS) rather than cut: the state,
+    the auto-approval badge, the model, the step and the cost always stay."""
 
     repo: reactive[str] = reactive("…")
     branch: reactive[str] = reactive("")
@@ -55,25 +58,75 @@ class StatusLine(Static):
     auto: reactive[str] = reactive("")
 
     def render(self) -> Text:
-        """The state and the auto-approval badge first: they must fit in 80 columns."""
+        width = self.size.width or self.app.size.width
+        for level in COMPACTIONS:
+            text = self._line(*level)
+            if text.cell_len <= width:
+                return text
+        # The last resort: the model's id takes what the rest leaves.
+        last = COMPACTIONS[-1][:-1]
+        spare = width - self._line(*last, model_width=0).cell_len
+        return self._line(*last, model_width=max(spare, 4))
+
+    def _line(
+        self,
+        hint: bool,
+        gap: int,
+        pool: bool,
+        branch: bool,
+        repo: bool,
+        model_width: int | None = None,
+    ) -> Text:
         text = Text()
         text.append(f" {self.state}", style="italic")
         if self.auto:
             warning = self.app.current_theme.warning or "yellow"
-            text.append("  ")
+            text.append(" " * gap)
             text.append(f" {self.auto} ", style=f"bold black on {warning}")
-            if not self.auto.startswith("--yes"):
+            if hint and not self.auto.startswith("--yes"):
                 text.append(" ctrl+t off", style="dim")
-        pool = "…" if self.pool is None else f"{self.pool:,}"
-        where = f"{self.repo} ⎇ {self.branch}" if self.branch else self.repo
-        parts = [where, self.model]
+        parts: list[tuple[str, str]] = []
+        if repo:
+            where = f"{self.repo} ⎇ {self.branch}" if self.branch and branch else self.repo
+            parts.append((where, "bold"))
+        model = self.model if model_width is None else _short_model(self.model, model_width)
+        parts.append((model, ""))
         if self.step:
-            parts.append(f"step {self.step} · ${self.cost:.4f}")
-        parts.append(f"pool {pool}")
-        for part in parts:
-            text.append("  │  ", style="dim")
-            text.append(part, style="bold" if part is where else "")
+            parts.append((f"step {self.step} · ${self.cost:.4f}", ""))
+        if pool:
+            parts.append((f"pool {'…' if self.pool is None else f'{self.pool:,}'}", ""))
+        separator = " " * gap + "│" + " " * gap
+        for part, style in parts:
+            text.append(separator, style="dim")
+            text.append(part, style=style)
         return text
+
+
+# The status line, less and less of it until it fits: (ctrl+t hint, gap around the
+# separators, pool size, branch, repository, the model id's width (None: whole)).
+COMPACTIONS: list[tuple[bool, int, bool, bool, bool, int | None]] = [
+    (True, 2, True, True, True, None),
+    (False, 2, True, True, True, None),
+    (False, 1, True, True, True, None),
+    (False, 1, False, True, True, None),
+    (False, 1, False, False, True, None),
+    (False, 1, False, False, True, 24),
+    (False, 1, False, False, False, 24),
+]
+
+
+def _short_model(name: str, width: int) -> str:
+    """A model id in at most `width` cells: the provider prefix goes first, then the
+    middle (ids differ at both ends: "claude-sonnet-4-5-20250929")."""
+    if len(name) <= width:
+        return name
+    base = name.rsplit("/", 1)[-1] if "/" in name else name
+    if len(base) <= width:
+        return base
+    if width < 4:
+        return base[:width]
+    keep = width - 1
+    return base[: (keep + 1) // 2] + "…" + base[len(base) - keep // 2 :]
 
 
 class PromptArea(TextArea):
@@ -135,37 +188,54 @@ class InsightItem(BodyItem):
         # Imported from a pack: off until the user accepts it.
         self.accepted = hit.trusted and not self.below_floor
 
-    def refresh_view(self) -> None:
+    def lines(self) -> list[Text]:
+        """One line per fact (title, facts, state); a new mark is a new line."""
         memory = self.hit.memory
-        state = (
-            Text("✓ accepted", style="bold green")
-            if self.accepted
-            else Text("✗ rejected", style="bold red")
-            if self.hit.trusted
-            else Text("○ imported, off until you accept it (a)", style="bold yellow")
-        )
-        if self.below_floor and not self.accepted:
-            why = f"left out: {self.left_out}" if self.left_out else "below the relevance floor"
-            state = Text(f"{why} · a to accept", style="dim")
-        elif self.accepted and self.over_budget:
-            state = Text(f"✓ accepted · over budget, not in the prompt ({self.over_budget})",
-                         style="bold yellow")  # fmt: skip
-        text = Text(style="dim" if self.below_floor else "")
-        text.append(f"[M{self.index + 1}] ", style="bold")
-        text.append(memory.title + "\n")
-        lang = ", ".join(memory.languages) or "any"
-        imported = "" if self.hit.trusted else f"  imported from {memory.origin}"
-        text.append(
-            f"{memory.kind} · {lang} · sim {self.hit.similarity:.2f} · votes {memory.net_votes:+d}"
-            f"{imported}\n",
+        title = Text(f"[M{self.index + 1}] ", style="bold")
+        title.append(memory.title)
+        lang = ", ".join(memory.languages) or "any language"
+        kind = "" if memory.kind == "insight" else f"{memory.kind} · "  # the usual kind
+        facts = Text(
+            f"{kind}{lang} · {relevance_text(self.hit)} · votes {memory.net_votes:+d}",
             style="dim",
         )
+        if not self.hit.trusted:
+            facts.append(f"  imported from {memory.origin}")
+        lines = [title, facts]
         if self.hit.conflict:
-            text.append(f"⚠ {self.hit.conflict}\n", style="magenta")
-        text.append_text(state)
-        self.body.update(text)
+            lines.append(Text(f"⚠ {self.hit.conflict}", style="magenta"))
+        return [*lines, self._state()]
+
+    def _state(self) -> Text:
+        if self.accepted and self.over_budget:
+            return Text(f"✓ accepted · over budget, not in the prompt ({self.over_budget})",
+                        style="bold yellow")  # fmt: skip
+        if self.accepted:
+            return Text("✓ accepted", style="bold green")
+        if self.below_floor:
+            why = f"left out: {self.left_out}" if self.left_out else "held back"
+            return Text(f"○ {why}, off · a accepts", style="dim")
+        if self.hit.trusted:
+            return Text("✗ rejected", style="bold red")
+        return Text("○ imported, off until you accept it (a)", style="bold yellow")
+
+    def refresh_view(self) -> None:
+        self.body.update(Text("\n").join(self.lines()))
         self.set_class(not self.accepted and not self.below_floor, "rejected")
         self.set_class(self.below_floor, "below-floor")
+
+
+class FloorMark(ListItem):
+    """Where retrieval cut, between the hits and those held back (`b`); the list's cursor
+    skips it."""
+
+    def __init__(self, cut: float | None) -> None:
+        super().__init__(disabled=True)
+        at = f": relevance < {cut:.2f}" if cut is not None else ""
+        self.text = f"── held back{at} ──"
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(self.text, style="bold"))
 
 
 class InsightsPanel(Vertical):
@@ -177,7 +247,7 @@ class InsightsPanel(Vertical):
         Binding("plus", "vote(True)", "Vote +", id="vote_up"),
         Binding("minus", "vote(False)", "Vote −", id="vote_down"),
         Binding("enter", "details", "Details", id="details", show=False),
-        Binding("b", "toggle_below", "Below floor", id="toggle_below", show=False),
+        Binding("b", "toggle_below", "Held back", id="toggle_below", show=False),
     ]
 
     @dataclass
@@ -190,13 +260,16 @@ class InsightsPanel(Vertical):
     @dataclass
     class Details(Message):
         memory: Memory
+        why: str = ""  # how relevant it was to the task (for the details screen)
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.query_text = ""
         self.border_title = "Insights"
-        self.below: list[Hit] = []  # candidates under the floor, for `b`
+        self.below: list[Hit] = []  # candidates held back by the cuts, for `b`
         self.left_out: list[LeftOut] = []  # passed the floor, left out (superseded, conflict)
+        self.floor: float | None = None
+        self.cut: float | None = None
         self.show_below = False
 
     def compose(self) -> ComposeResult:
@@ -214,13 +287,17 @@ class InsightsPanel(Vertical):
         note: str | None = None,
         below: list[Hit] | None = None,
         left_out: list[LeftOut] | None = None,
+        floor: float | None = None,
+        cut: float | None = None,
     ) -> None:
         """`hits` are what the agent gets; `left_out` (superseded, lost a conflict) and
-        `below`, the best candidates under the relevance floor, are listed after them,
-        greyed and not accepted, only once `b` asks."""
+        `below`, the best candidates held back (relevance under `cut`: the `floor`, or well
+        below the best), are listed after them, greyed and not accepted, only once `b`
+        asks."""
         self.query_text = query_text
         self.below = list(below or [])
         self.left_out = list(left_out or [])
+        self.floor, self.cut = floor, cut
         keep = {i.hit.memory.id: i.accepted for i in self.items if not i.below_floor}
         taken = {i.hit.memory.id: i.accepted for i in self.items if i.below_floor}
         listing = self.query_one(ListView)
@@ -229,30 +306,41 @@ class InsightsPanel(Vertical):
             item = InsightItem(hit, index)
             item.accepted = keep.get(hit.memory.id, hit.trusted)
             listing.append(item)
-        if self.show_below:
+        below_shown = self.show_below and bool(self.below or self.left_out)
+        if below_shown:
             extra = [(o.hit, f"{o.reason}: {o.detail}") for o in self.left_out]
             extra += [(hit, None) for hit in self.below]
+            listing.append(FloorMark(cut))
             for offset, (hit, why) in enumerate(extra):
                 item = InsightItem(hit, len(hits) + offset, below_floor=True, left_out=why)
                 item.accepted = taken.get(hit.memory.id, False)
                 listing.append(item)
-        if hits:
-            listing.index = 0
+        if hits or below_shown:
+            listing.index = 0 if hits else 1
         hint = self.query_one("#insights-hint", Static)
         out = "".join(f" · {o.reason}: #{o.hit.memory.id}" for o in self.left_out)
+        held = len(self.below) + len(self.left_out)
+        toggle = f"b {'hides' if self.show_below else 'shows'} {held} held back" if held else ""
         if note:
             hint.update(note)
         elif not hits:
-            more = f" · b shows {len(self.below)} below the floor" if self.below else ""
-            hint.update("Nothing relevant enough." + out + more if query_text.strip() else
+            hint.update(" · ".join(filter(None, ["Nothing relevant enough." + out,
+                                                 toggle and f"tab, then {toggle}"]))
+                        if query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
-            more = f" · b {len(self.below)} held back" if self.below else ""
-            more += " · b shows what was left out" if self.left_out and not self.below else ""
-            hint.update(
-                f"{len(hits)} retrieved · a accept · x reject · +/− vote · ⏎ details{out}{more}"
-            )
-        self.border_title = f"Insights ({len(hits)})" if hits else "Insights"
+            keys = "tab, then a accept · x reject · +/− vote · ⏎ details"  # keys of the list
+            at = f" at relevance ≥ {cut:.2f}" if cut is not None else ""
+            hint.update(" · ".join(filter(None, [f"{len(hits)} retrieved{at}", keys + out,
+                                                 toggle])))  # fmt: skip
+        self.border_title = self._title(len(hits), held if below_shown else 0)
+
+    @staticmethod
+    def _title(hits: int, below: int) -> str:
+        """What the list shows: the hits, and those held back once `b` shows them."""
+        if below:
+            return f"Insights ({hits} + {below} held back)"
+        return f"Insights ({hits})" if hits else "Insights"
 
     @property
     def hits(self) -> list[Hit]:
@@ -262,7 +350,8 @@ class InsightsPanel(Vertical):
     def action_toggle_below(self) -> None:
         self.show_below = not self.show_below
         hits = [i.hit for i in self.items if not i.below_floor]
-        self.show(hits, self.query_text, below=self.below, left_out=self.left_out)
+        self.show(hits, self.query_text, below=self.below, left_out=self.left_out,
+                  floor=self.floor, cut=self.cut)  # fmt: skip
 
     def mark_over_budget(self, over: dict[int, str]) -> None:
         """Accepted items the prompt's memory budget leaves out, with why (the core's
@@ -300,7 +389,9 @@ class InsightsPanel(Vertical):
 
     def action_details(self) -> None:
         if (item := self._current()) is not None:
-            self.post_message(self.Details(item.hit.memory))
+            self.post_message(
+                self.Details(item.hit.memory, relevance_parts(item.hit, self.cut, self.floor))
+            )
 
     @on(ListView.Selected)
     def _selected(self, event: ListView.Selected) -> None:
@@ -447,6 +538,11 @@ def _one_line(command: str, width: int = 200) -> str:
     return (first[:width] + ("…" if len(first) > width else "")) + more
 
 
+class Dock(VerticalScroll, can_focus=False):
+    """Holds the question waiting for an answer; the question takes the focus, never the
+    (often empty, zero-height) dock itself."""
+
+
 def leave_dock(question: Widget, summary: str) -> None:
     """A question answered: its summary goes to the conversation, the prompt gets focus."""
     app = question.app
@@ -494,13 +590,13 @@ class LiveOutput(Static):
 
 class OutputBlock(Collapsible):
     def __init__(self, output: str, returncode: int, duration: float, timed_out: bool) -> None:
-        lines = output.rstrip("\n").splitlines() or ["(no output)"]
+        lines = output.rstrip("\n").splitlines()
         status = "timed out" if timed_out else f"exit {returncode}"
         took = f" · {duration:.0f} s" if duration >= 2 else ""  # the slow ones
-        title = f"{status} · {len(lines)} line{'s' if len(lines) != 1 else ''}{took}"
+        count = f"{len(lines)} line{'s' if len(lines) != 1 else ''}" if lines else "no output"
         super().__init__(
-            Static(Text("\n".join(lines)), classes="output-text"),
-            title=title,
+            Static(Text("\n".join(lines) or "(no output)"), classes="output-text"),
+            title=f"{status} · {count}{took}",
             collapsed=len(lines) > FOLD_LINES,
         )
         self.set_class(returncode != 0 or timed_out, "failed")
@@ -585,7 +681,7 @@ class Conversation(VerticalScroll, can_focus=False):
         if not stat.strip():
             self.add_note("no files changed", "dim")
             return
-        self._add(Static(Text(stat.strip() + "\n"), classes="diff"))
+        self._add(Static(Text(stat.strip("\n")), classes="diff"))
         self.add_note("ctrl+g shows the full diff · ctrl+z undoes the run", "dim")
 
 
