@@ -85,8 +85,9 @@ def judge(model: Model, record: RunRecord) -> tuple[str, float]:
     return ("success" if verdict == "PASS" else "failure"), reply.cost
 
 
-def parse_json_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object in a reply: fenced or bare, with chatter around it."""
+def parse_json_object(text: str, key: str | None = None) -> dict[str, Any] | None:
+    """The first JSON object in a reply (the first one holding `key`, when given): fenced
+    or bare, with chatter around it, even chatter with braces of its own."""
     candidates = [*re.findall(r"```(?:json)?\s*\n(.*?)```", text, re.S), text]
     for candidate in candidates:
         start = candidate.find("{")
@@ -96,7 +97,7 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
             except json.JSONDecodeError:
                 start = candidate.find("{", start + 1)
                 continue
-            if isinstance(value, dict):
+            if isinstance(value, dict) and (key is None or key in value):
                 return value
             start = candidate.find("{", start + 1)
     return None
@@ -215,7 +216,7 @@ def _scope_of(item: dict[str, Any]) -> str:
 
 
 def _parse(kind: str, reply: str) -> tuple[list[Memory], str | None]:
-    data = parse_json_object(reply)
+    data = parse_json_object(reply, _LIST_KEYS[kind]) or parse_json_object(reply)
     if data is None:
         return [], "no JSON object in the reply"
     items = data.get(_LIST_KEYS[kind])

@@ -104,6 +104,17 @@ class EditPlan:
     report: EditReport = field(default_factory=EditReport)
 
 
+def _standing(memory: Memory) -> str:
+    """What the model should weigh before overriding a stored lesson."""
+    parts = [f"support {memory.support}", f"votes {memory.up - memory.down:+d}"]
+    if memory.uses:
+        parts.append(f"helped {memory.wins} of {memory.uses} runs")
+    parts.append("imported from a pack" if not trusted(memory) else "learned here")
+    if memory.scope == "project":
+        parts.append("scoped to its repository")
+    return "; ".join(parts)
+
+
 def plan_edits(
     model: Model, store: MemoryStore, candidates: Sequence[Memory], record: RunRecord
 ) -> EditPlan:
@@ -125,7 +136,9 @@ def plan_edits(
         candidates="\n".join(
             f"{candidate_label(i)}: {_lesson_json(c)}" for i, c in enumerate(candidates)
         ),
-        neighbours="\n".join(f"{label}: {_lesson_json(hit.memory)}" for label, hit in shown),
+        neighbours="\n".join(
+            f"{label}: {_lesson_json(hit.memory)} ({_standing(hit.memory)})" for label, hit in shown
+        ),
     )
     try:
         reply = model.query([{"role": "user", "content": prompt}])
@@ -178,8 +191,14 @@ def _prepare(
     if target is None:
         return
     old = store.get(target)
-    if operation.op == "refine" and not trusted(old):
-        lesson.origin = old.origin  # type: ignore[union-attr]  # imported advice stays so
+    if operation.op == "refine":
+        assert lesson is not None
+        if not trusted(old):
+            lesson.origin = old.origin  # imported advice stays so
+        if old.scope == "project":  # a rewording never carries one repository's lesson out
+            lesson.scope, lesson.repo_key = old.scope, old.repo_key
+        if old.fields.get("not_when") and not lesson.fields.get("not_when"):
+            lesson.fields["not_when"] = old.fields["not_when"]  # a guardrail is not dropped
     if operation.op == "contradict":
         assert lesson is not None
         [twin] = store.add_many([copy.deepcopy(lesson)], dry_run=True)

@@ -50,7 +50,7 @@ def parse_operations(
 ) -> tuple[list[Operation], list[Refusal]]:
     """The usable operations of `reply` and a refusal for each unusable one. `candidates`
     are the lessons labelled C1, C2, ...; `neighbours`, the labels shown (N1, ...)."""
-    data = parse_json_object(reply)
+    data = parse_json_object(reply, "operations") or parse_json_object(reply)
     if data is None:
         return [], [Refusal(None, "no JSON object in the reply")]
     items = data.get("operations")
