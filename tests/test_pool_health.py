@@ -492,3 +492,16 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         assert isinstance(app.screen, MemoryDetail)
         shown = str(app.screen.query_one("Static").render())
         assert "win rate: 100% of 1 finished runs" in shown and "last helpful: 20" in shown
+
+
+def test_rescoping_to_a_project_outside_any_repository_is_refused(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    memory_id = store.add(insight("Read the failing assertion before the stack trace")).id
+    nowhere = tmp_path / "not-a-repo"
+    nowhere.mkdir()
+    refused = mtl_in(nowhere, "memory", "rescope", str(memory_id), "project")
+    assert refused.returncode == 2
+    assert "is not in a git repository" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert store.get(memory_id).scope == "global"  # nothing changed

@@ -1,8 +1,10 @@
 """Help that reads like the CLIs users know (gh, uv, ruff): `--model MODEL`, `TASK`,
-`--kind insight|summary`, and no metavar at all for flags.
+`--kind insight|summary`, no metavar at all for flags, and paragraphs that wrap to the
+terminal.
 
-Typer 0.29 prints Python types instead (`<bool>`, `<list[Path]>`, `{task}`); it offers no
-setting for this, so the two display methods are replaced once, here."""
+Typer 0.29 prints Python types instead (`<bool>`, `<list[Path]>`, `{task}`) and keeps the
+docstring's own line breaks after the first paragraph (a ragged right edge at 80 columns);
+it offers no setting for either, so the display functions are replaced once, here."""
 
 from __future__ import annotations
 
@@ -34,7 +36,36 @@ def _argument_type(self: TyperArgument, ctx: Any) -> str | None:
     return None
 
 
+def _reflow(paragraphs: list[str], markup_mode: Any) -> str:
+    """Join each paragraph's lines so the terminal wraps it; a paragraph that starts with
+    \\b or holds a list or indented lines keeps its breaks."""
+    kept = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        if paragraph.startswith("\b") or any(
+            line.startswith(("  ", "- ", "* ", "• ")) for line in lines[1:]
+        ):
+            kept.append(paragraph)
+        else:
+            kept.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(kept)
+
+
+def _reflowing(format_help: Any) -> Any:
+    def format_help_reflowed(self: Any, ctx: Any, formatter: Any) -> Any:
+        from typer import rich_utils  # only when help is shown: it imports rich
+
+        rich_utils._fix_linebreaks = _reflow
+        return format_help(self, ctx, formatter)
+
+    return format_help_reflowed
+
+
 def install() -> None:
+    from typer.core import TyperCommand, TyperGroup
+
+    for command_class in (TyperCommand, TyperGroup):
+        command_class.format_help = _reflowing(command_class.format_help)  # type: ignore[method-assign]
     patches: dict[Any, dict[str, Any]] = {
         TyperOption: {"display_type_rich": _option_metavar},
         TyperArgument: {

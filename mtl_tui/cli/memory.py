@@ -29,7 +29,8 @@ from mtl_tui.records import Memory
 from mtl_tui.session import view_for
 
 app = typer.Typer(
-    help="List, search, show, add, rate and delete memories in your pool.",
+    help="Search, list, show, add, rate, rescope, prune and delete memories in your pool "
+    "(these work on the whole pool, wherever you run them).",
     no_args_is_help=True,
 )
 
@@ -114,22 +115,33 @@ def search(
     query: Annotated[str, typer.Argument(help="What you are looking for, in plain words.")],
     kind: KindOpt = None,
     lang: LangOpt = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 5,
+    top_k: Annotated[
+        int | None,
+        typer.Option(
+            "--top-k",
+            "-k",
+            min=1,
+            max=100,
+            help="Most results (default: the config's memory.top_k, what a run uses).",
+        ),
+    ] = None,
     floor: Annotated[
         float | None,
         typer.Option(
             min=-1.0,
             max=1.0,
-            help="Least relevance shown (default: [memory] floor, what a run would use; "
-            "-1 shows everything).",
+            help="Least relevance shown (default: the config's memory.floor, what a run "
+            "uses; -1 shows everything).",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search memories as retrieval does (meaning and words, votes, wins), cut at the
-    relevance floor so that what you see is what a run would put in the prompt."""
+    """Search memories as retrieval does (meaning and words, votes, wins, conflicts), cut
+    at the relevance floor: what a run with this task would retrieve. A run also keeps
+    its prompt within the memory budget (memory.budget_chars) and says what it left out."""
     cfg = settings()
     floor = cfg.memory.floor if floor is None else floor
+    top_k = cfg.memory.top_k if top_k is None else top_k
     view, policy, _ = view_for(Path.cwd(), cfg)
     if policy == "off":
         raise MtlError(
@@ -229,22 +241,34 @@ class ScopeChoice(StrEnum):
 
 @app.command()
 def rescope(
-    memory_id: Annotated[int, typer.Argument(metavar="ID")],
+    memory_id: Annotated[int, typer.Argument(metavar="ID", help="The memory's id (memory list).")],
     scope: Annotated[ScopeChoice, typer.Argument(help="global or project")],
 ) -> None:
     """Make a memory global (any repository) or scoped to one project.
 
     Project: the repository it was learned in, or, for a memory that records none, the
     current one. Retrieval never shows a project's memories in another repository."""
+    from mtl_tui.repo.git import GitRepo
+
     here = None
     if scope is ScopeChoice.project:
         _, _, identity = view_for(Path.cwd(), settings())
-        here = identity
+        here = identity if GitRepo.find(Path.cwd()) else None
     with open_store() as store:
         memory = store.get(memory_id)
+        if scope is ScopeChoice.project and not memory.repo_key and here is None:
+            raise MtlError(
+                f"memory {memory_id} records no repository and {Path.cwd()} is not in a git "
+                "repository: run this from inside the repository it belongs to"
+            )
         key = memory.repo_key or (here.key if here else None)
         memory = store.rescope(memory_id, scope.value, key)
     out.print(f"#{memory.id} is now {escape(_scope_text(memory))}")
+    if here is not None and here.how == "path" and key == here.key:
+        err.print(
+            "[yellow]This repository has no commit and no origin remote, so it is known by "
+            "its path: moving it loses the memory's scope.[/]"
+        )
 
 
 @app.command()
@@ -264,16 +288,19 @@ def prune(
         bool, typer.Option("--delete", help="Delete the candidates after asking to confirm.")
     ] = False,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Delete the candidates without asking (scripts).")
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Delete the candidates without asking (implies --delete)."
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List memories that no longer earn their place, each with its reason.
 
-    Reasons: unused for months, accepted often but mostly in failed runs, voted down,
-    superseded by a refinement, or contradicted by a memory with more evidence. Nothing
-    is deleted unless you pass --delete (and confirm) or --yes; deletion is one
-    transaction."""
+    Reasons: not accepted into any run for months; accepted in at least 5 finished runs
+    but helped in at most a third of them; voted down; superseded by a refinement;
+    contradicted by a memory with more evidence. Nothing is deleted unless you pass
+    --delete (and confirm) or --yes; deletion is one transaction."""
     from mtl_tui.memory.prune import candidates
 
     if dry_run and (delete or yes):

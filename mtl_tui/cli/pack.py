@@ -16,7 +16,7 @@ from mtl_tui.cli.memory import JsonOpt, KindOpt, LangOpt
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 
-app = typer.Typer(help="Export and import insight packs.", no_args_is_help=True)
+app = typer.Typer(help="Export and import packs of memories.", no_args_is_help=True)
 
 
 class PackFormat(StrEnum):
@@ -27,6 +27,10 @@ class PackFormat(StrEnum):
 class GroupBy(StrEnum):
     tag = "tag"
     language = "language"
+
+
+def _memories(count: int) -> str:
+    return f"{count} memor{'y' if count == 1 else 'ies'}"
 
 
 @app.command("export")
@@ -74,7 +78,7 @@ def export(
                 )
                 text = json.dumps(pack, indent=1, ensure_ascii=False) + "\n"
             sys.stdout.write(text)
-            err.print(f"Exported {len(memories)} memories to stdout")
+            err.print(f"Exported {_memories(len(memories))} to stdout")
             return
         if fmt is PackFormat.agents_md:
             text = packs.agents_md(memories, group_by.value)
@@ -88,7 +92,7 @@ def export(
                 count = packs.export_json(store, path, memories, with_embeddings, name)
             except OSError as exc:
                 raise MtlError(f"cannot write {path}: {exc.strerror or exc}") from None
-    out.print(f"Exported {count} memories to {escape(str(path))}")
+    out.print(f"Exported {_memories(count)} to {escape(str(path))}")
 
 
 @app.command("import")

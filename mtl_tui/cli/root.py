@@ -125,6 +125,8 @@ app = typer.Typer(
         "commands) and needs a terminal; scripts use [b]mtl run[/b]."
         "\n\nPer-user state lives in MTL_HOME (default: the platform's user data and config "
         "directories). MTL_MODEL (any litellm model id) and MTL_API_BASE set the defaults."
+        "\n\nPer repository: [b]git config mtl.memory off[/b] (mtl reads and writes nothing "
+        "in the pool there) or [b]project[/b] (only that repository's own memories)."
     ),
     epilog=(
         "\b\n[b]Examples[/b]\n"
