@@ -202,6 +202,34 @@ def _join_break(match: re.Match[str]) -> str | None:
     return ""
 
 
+# A chain of joined lines stops at this size: longer is a column of tokens (`git log
+# --format=%H`, a hex dump), not one wrapped secret, and one giant run would make the
+# rules' work grow with its square.
+_JOIN_MAX = 1024
+
+
+class _Joiner:
+    """`_join_break` that keeps each chain of joined lines under _JOIN_MAX characters."""
+
+    def __init__(self) -> None:
+        self.chain_end = -1  # where the run after the last joined break starts
+        self.chain = 0
+
+    def __call__(self, match: re.Match[str]) -> str | None:
+        if _join_break(match) is None:
+            return None
+        text, start = match.string, match.start()
+        if self.chain_end >= 0 and _RUN_AFTER.match(text, self.chain_end).end() == start:
+            self.chain += start - self.chain_end
+        else:
+            self.chain = len(_RUN_BEFORE.search(text, max(0, start - _JOIN_MIN), start).group(0))
+        if self.chain >= _JOIN_MAX:
+            self.chain_end = -1
+            return None
+        self.chain_end = match.end()
+        return ""
+
+
 def _has_join(text: str) -> bool:
     """Is any newline of `text` a break to join? Each newline is found by str.find and
     looked at in a small window (a scan of the whole text for breaks costs more)."""
@@ -240,5 +268,5 @@ def reading(text: str) -> Reading | None:
     if not view.text.isascii():
         view = _rewrite(view, _NON_ASCII, _fold)
     if "\n" in view.text:
-        view = _rewrite(view, _BREAK, _join_break, join=True)
+        view = _rewrite(view, _BREAK, _Joiner(), join=True)
     return None if view.text == text and not view.joins else view
