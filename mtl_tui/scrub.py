@@ -13,6 +13,7 @@ import base64
 import binascii
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from typing import Any
@@ -110,6 +111,11 @@ def _span(match: re.Match[str]) -> tuple[int, int]:
     if "s" in match.re.groupindex and match.group("s") is not None:
         return match.span("s")
     start, end = match.span()
+    if match.lastindex:  # detect-secrets: `aws_secret_access_key = "(value)"` keeps its name
+        widest = max(range(1, match.lastindex + 1), key=lambda g: len(match.group(g) or ""))
+        g_start, g_end = match.span(widest)
+        if g_end - g_start >= 16 and end - g_end <= 2:
+            return g_start, g_end
     text = match.group(0)
     # detect-secrets patterns may take a delimiter on either side
     stripped = text.strip(" \t\n=:\"'")
@@ -134,11 +140,44 @@ def _path_like(value: str) -> bool:
     return bool(re.search(r"\.[a-z][a-z0-9]{0,5}$", value)) and _plain(value)
 
 
+# A name people write: lower or Capitalised words of 2+ letters, short acronyms, numbers,
+# one letter before a number (v2, L6). Random base64 breaks this within a few characters.
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NAME_SEPARATORS = re.compile(r"[/\\.\-_:@+]+")
+
+
+def _name_piece(piece: str) -> bool:
+    words = _NAME_WORD.findall(piece)
+    if "".join(words) != piece:
+        return False
+    for i, word in enumerate(words):
+        lower = word.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        followed_by_number = i + 1 < len(words) and words[i + 1].isdigit()
+        if word.isdigit():
+            if len(word) > 4:
+                return False
+        elif word.isupper():
+            if len(word) > 5 and not (len(words) == 1 and len(word) <= 10):
+                return False
+            if len(word) == 1 and not followed_by_number and i + 1 < len(words):
+                return False  # a lone capital between words: XyZ
+        elif len(lower) < 2 and not followed_by_number:
+            return False
+    return True
+
+
+def _name_like(value: str) -> bool:
+    """`src/components/UserProfileCard.tsx`, `all-MiniLM-L6-v2`, `org.apache.StringUtils`,
+    `0.4.18-python3.12-bookworm`: CamelCase and dotted names, not random characters."""
+    pieces = [p for p in _NAME_SEPARATORS.split(value) if p]
+    return len(pieces) >= 2 and all(_name_piece(p) for p in pieces)
+
+
 def _looks_random(value: str, threshold: float, min_len: int, mixed_case: bool = False) -> bool:
     core = value.strip("=.-_~")
     if len(core) < min_len or rules.UUID_ONLY.match(core) or rules.HEX_ONLY.match(core):
         return False
-    if _path_like(core):
+    if _path_like(core) or _name_like(core):
         return False
     classes = sum(bool(re.search(p, core)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[+/_\-=.~]"))
     if classes < 3 and not re.search(r"\d", core):
@@ -208,6 +247,7 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
             yield match.span("s")
 
 
+_YAML_KEY = re.compile(r"[\w.\-]+:")
 _NUMERIC_SECRET_KEY = re.compile(r"(?i)pass|pwd|pin|secret|otp|code")
 
 
@@ -222,6 +262,8 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
             continue  # "no token is configured.": a word in a sentence
         if not _plausible(match.group("q") + value, text, match.end()):
             continue
+        if not match.group("q") and _YAML_KEY.fullmatch(bare):
+            continue  # `secretKeyRef:` then `name: db-creds`: the next key, not a value
         if bare.isdigit() and len(bare) <= 12 and not _NUMERIC_SECRET_KEY.search(key):
             continue  # max_tokens = 4096, tokens: 1234
         strong = rules.STRONG_KEY.search(key) and not (
@@ -329,14 +371,35 @@ def _redact(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 # Invisible characters inside a token would hide it from every pattern; lessons need none.
-_INVISIBLE = dict.fromkeys(
-    [0x00AD, 0x034F, 0x180B, 0x180C, 0x180D, 0x180E, *range(0x200B, 0x2010),
-     *range(0x2060, 0x2065), *range(0xFE00, 0xFE10), 0xFEFF]
+# They are told by Unicode category, not by a list: every format character (Cf: zero-width
+# and bidi controls, tag characters, the Arabic letter mark, soft hyphen), variation
+# selectors (Mn, FE00-FE0F and E0100-E01EF, Mongolian ones) and the blank "fillers" that
+# print as nothing (Hangul fillers, the combining grapheme joiner, Khmer inherent vowels,
+# the braille blank).
+_BLANK_NON_FORMAT = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x2800, 0x3164,
+     0xFFA0, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]
 )  # fmt: skip
 
 
+class _InvisibleTable(dict[int, int | None]):
+    """A str.translate table deleting invisible characters, filled as characters come."""
+
+    def __missing__(self, code: int) -> int | None:
+        gone = code in _BLANK_NON_FORMAT or unicodedata.category(chr(code)) == "Cf"
+        self[code] = None if gone else code
+        return self[code]
+
+
+_INVISIBLE = _InvisibleTable()
+
+
+def strip_invisible(text: str) -> str:
+    return text if text.isascii() else text.translate(_INVISIBLE)
+
+
 def has_invisible(text: str) -> bool:
-    return not text.isascii() and len(text.translate(_INVISIBLE)) != len(text)
+    return not text.isascii() and len(strip_invisible(text)) != len(text)
 
 
 # A redaction can expose a new match next to it (a key block inside a URL), so scrubbing
@@ -362,8 +425,7 @@ def _scrub_short(text: str) -> str:
 
 
 def _scrub_secrets(text: str) -> str:
-    if not text.isascii():
-        text = text.translate(_INVISIBLE)
+    text = strip_invisible(text)
     reading = views.reading(text)
     if not _candidate(text) and not (reading and _candidate(reading.text)):
         return text  # nothing secret-like, as it reads or decoded
