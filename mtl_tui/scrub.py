@@ -438,6 +438,19 @@ def _scrub_secrets(text: str) -> str:
     raise ScrubError(f"could not scrub a text of {len(text):,} characters: it kept changing")
 
 
+def safe_message(text: str) -> str:
+    """`text` with its secrets scrubbed, for an error message or a log line; when it cannot
+    be scrubbed, it is withheld rather than printed as it is."""
+    try:
+        return scrub_secrets(text)
+    except Exception:  # an error path must not raise a second error
+        return "(details withheld: they could not be scrubbed)"
+
+
+def describe_exception(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {safe_message(str(exc))}"
+
+
 # -- absolute paths -------------------------------------------------------------------------
 
 _HOME = re.compile(

@@ -33,9 +33,7 @@ _ESCAPE = re.compile(r'\\(?:u(?P<u>[0-9a-fA-F]{4})|x(?P<x>[0-9a-fA-F]{2})|(?P<c>
 _ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _PERCENT = re.compile(r"%(?P<h>[2-7][0-9a-fA-F])")
 # Numeric references work without their `;` in browsers (`&#103&#104`); named ones need it.
-_ENTITY = re.compile(
-    r"&(?:#(?P<d>\d{2,5});?|#[xX](?P<x>[0-9a-fA-F]{2,4});?|(?P<n>[a-zA-Z]{2,6});)"
-)
+_ENTITY = re.compile(r"&(?:#(?P<d>\d{2,5});?|#[xX](?P<x>[0-9a-fA-F]{2,4});?|(?P<n>[a-zA-Z]{2,6});)")
 _NAMED = {
     "amp": "&", "quot": '"', "apos": "'", "lt": "<", "gt": ">", "colon": ":", "sol": "/",
     "commat": "@", "equals": "=", "percnt": "%", "num": "#", "plus": "+", "lowbar": "_",
