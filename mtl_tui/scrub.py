@@ -211,11 +211,11 @@ def _plausible(value: str, text: str, end: int) -> bool:
 
 
 def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
-    for pattern in rules.CLI_PATTERNS:
-        for match in pattern.finditer(text):
-            if _plausible(match.group("s"), text, match.end()):
-                yield match.span("s")
-    for pattern in rules.COMMAND_PATTERNS:
+    lowered = text.lower()
+    for pattern in (*rules.CLI_PATTERNS, *rules.COMMAND_PATTERNS):
+        literal = _gate(pattern)
+        if literal and literal not in (lowered if pattern.flags & re.IGNORECASE else text):
+            continue
         for match in pattern.finditer(text):
             if _plausible(match.group("s"), text, match.end()):
                 yield match.span("s")
@@ -325,10 +325,59 @@ def _entropy_spans(text: str) -> Iterable[tuple[int, int]]:
             yield match.span("s")
 
 
+def _required_literal(pattern: re.Pattern[str]) -> str:
+    """The longest run of literal characters every match of `pattern` holds ("" when it
+    has none), read from the parsed pattern: a pattern is scanned only in texts holding
+    it, as most of the few hundred provider patterns have a fixed prefix or infix."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    best = ""
+
+    def walk(items: Any) -> None:
+        nonlocal best
+        run = ""
+        for op, arg in items:
+            if op is c.LITERAL:
+                run += chr(arg)
+                continue
+            best = max(best, run, key=len)
+            run = ""
+            if op is c.SUBPATTERN and not arg[1] and not arg[2]:  # no local (?i:…) flags
+                walk(arg[-1])
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and arg[0] >= 1:
+                walk(arg[2])
+            elif op not in (c.AT, c.ASSERT, c.ASSERT_NOT):
+                continue
+        best = max(best, run, key=len)
+
+    try:
+        walk(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an internal module changed: no gate, every text is scanned
+        return ""
+    return best.lower() if pattern.flags & re.IGNORECASE else best
+
+
+@cache
+def _gate(pattern: re.Pattern[str]) -> str:
+    return _required_literal(pattern)
+
+
+@cache
+def _gated_patterns() -> list[tuple[str, bool, re.Pattern[str]]]:
+    return [
+        (_gate(p), bool(p.flags & re.IGNORECASE), p)
+        for p in (*_own_patterns(), *_detect_secrets_patterns())
+    ]
+
+
 def _find(text: str, depth: int = 0) -> list[tuple[int, int]]:
     """Where the rules find secrets in `text` as it reads (unmerged)."""
     spans: list[tuple[int, int]] = []
-    for pattern in (*_own_patterns(), *_detect_secrets_patterns()):
+    lowered = text.lower()
+    for literal, folded, pattern in _gated_patterns():
+        if literal and literal not in (lowered if folded else text):
+            continue
         spans.extend(_span(m) for m in pattern.finditer(text))
     spans.extend(_cli_spans(text))
     spans.extend(_assignment_spans(text))
