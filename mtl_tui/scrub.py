@@ -473,7 +473,18 @@ def _scrub_short(text: str) -> str:
     return _scrub_secrets(text)
 
 
+# Scanning time grows with the size of a text (every pattern is linear); past this size
+# a single text would take minutes, and is refused rather than stored unscanned. An agent's
+# output is cut at 10,000 characters; a pack exported as agents-md is one text.
+MAX_SCAN = 5_000_000
+
+
 def _scrub_secrets(text: str) -> str:
+    if len(text) > MAX_SCAN:
+        raise ScrubError(
+            f"cannot scan a text of {len(text):,} characters for secrets (at most "
+            f"{MAX_SCAN:,} in one text); nothing was written"
+        )
     text = strip_invisible(text)
     reading = views.reading(text)
     if not _candidate(text) and not (reading and _candidate(reading.text)):
