@@ -292,7 +292,8 @@ def learned(store: MemoryStore, texts: list[str]) -> list[str]:
             repo=text[:80],
             languages=[w for w in text.split()[:1] if len(w) <= 40],
         )
-        ids, _ = learn(ScriptedModel([ModelReply(reply)]), store, record, ["insight"])
+        add = ModelReply('{"operations": [{"op": "add", "lesson": "C1"}]}')  # if neighbours
+        ids = learn(ScriptedModel([ModelReply(reply), add]), store, record, ["insight"]).ids
         assert store.count() == len(out) + 1, "a merge would hide a leak"
         rows = dump(store)
         out.append(" ".join(rows[i] for i in ids) if ids else "")

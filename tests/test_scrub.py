@@ -495,7 +495,7 @@ def test_an_error_message_that_cannot_be_scrubbed_is_withheld(monkeypatch) -> No
 def test_a_text_too_big_to_scan_in_bounded_time_is_refused() -> None:
     from mtl_tui.scrub import MAX_SCAN
 
-    with pytest.raises(ScrubError, match="cannot scan a text of .* characters for secrets"):
+    with pytest.raises(ScrubError, match=r"cannot scan a text of .* characters for secrets"):
         scrub("a" * (MAX_SCAN + 1))
     with pytest.raises(ScrubError):
         scrub_value({"output": "b" * (MAX_SCAN + 1)})
