@@ -13,6 +13,7 @@ import base64
 import binascii
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from typing import Any
@@ -110,6 +111,11 @@ def _span(match: re.Match[str]) -> tuple[int, int]:
     if "s" in match.re.groupindex and match.group("s") is not None:
         return match.span("s")
     start, end = match.span()
+    if match.lastindex:  # detect-secrets: `aws_secret_access_key = "(value)"` keeps its name
+        widest = max(range(1, match.lastindex + 1), key=lambda g: len(match.group(g) or ""))
+        g_start, g_end = match.span(widest)
+        if g_end - g_start >= 16 and end - g_end <= 2:
+            return g_start, g_end
     text = match.group(0)
     # detect-secrets patterns may take a delimiter on either side
     stripped = text.strip(" \t\n=:\"'")
@@ -134,11 +140,44 @@ def _path_like(value: str) -> bool:
     return bool(re.search(r"\.[a-z][a-z0-9]{0,5}$", value)) and _plain(value)
 
 
+# A name people write: lower or Capitalised words of 2+ letters, short acronyms, numbers,
+# one letter before a number (v2, L6). Random base64 breaks this within a few characters.
+_NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_NAME_SEPARATORS = re.compile(r"[/\\.\-_:@+]+")
+
+
+def _name_piece(piece: str) -> bool:
+    words = _NAME_WORD.findall(piece)
+    if "".join(words) != piece:
+        return False
+    for i, word in enumerate(words):
+        lower = word.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        followed_by_number = i + 1 < len(words) and words[i + 1].isdigit()
+        if word.isdigit():
+            if len(word) > 4:
+                return False
+        elif word.isupper():
+            if len(word) > 5 and not (len(words) == 1 and len(word) <= 10):
+                return False
+            if len(word) == 1 and not followed_by_number and i + 1 < len(words):
+                return False  # a lone capital between words: XyZ
+        elif len(lower) < 2 and not followed_by_number:
+            return False
+    return True
+
+
+def _name_like(value: str) -> bool:
+    """`src/components/UserProfileCard.tsx`, `all-MiniLM-L6-v2`, `org.apache.StringUtils`,
+    `0.4.18-python3.12-bookworm`: CamelCase and dotted names, not random characters."""
+    pieces = [p for p in _NAME_SEPARATORS.split(value) if p]
+    return len(pieces) >= 2 and all(_name_piece(p) for p in pieces)
+
+
 def _looks_random(value: str, threshold: float, min_len: int, mixed_case: bool = False) -> bool:
     core = value.strip("=.-_~")
     if len(core) < min_len or rules.UUID_ONLY.match(core) or rules.HEX_ONLY.match(core):
         return False
-    if _path_like(core):
+    if _path_like(core) or _name_like(core):
         return False
     classes = sum(bool(re.search(p, core)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[+/_\-=.~]"))
     if classes < 3 and not re.search(r"\d", core):
@@ -172,11 +211,11 @@ def _plausible(value: str, text: str, end: int) -> bool:
 
 
 def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
-    for pattern in rules.CLI_PATTERNS:
-        for match in pattern.finditer(text):
-            if _plausible(match.group("s"), text, match.end()):
-                yield match.span("s")
-    for pattern in rules.COMMAND_PATTERNS:
+    lowered = text.lower()
+    for pattern in (*rules.CLI_PATTERNS, *rules.COMMAND_PATTERNS):
+        literal = _gate(pattern)
+        if literal and literal not in (lowered if pattern.flags & re.IGNORECASE else text):
+            continue
         for match in pattern.finditer(text):
             if _plausible(match.group("s"), text, match.end()):
                 yield match.span("s")
@@ -208,6 +247,7 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
             yield match.span("s")
 
 
+_YAML_KEY = re.compile(r"[\w.\-]+:")
 _NUMERIC_SECRET_KEY = re.compile(r"(?i)pass|pwd|pin|secret|otp|code")
 
 
@@ -222,6 +262,8 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
             continue  # "no token is configured.": a word in a sentence
         if not _plausible(match.group("q") + value, text, match.end()):
             continue
+        if not match.group("q") and _YAML_KEY.fullmatch(bare):
+            continue  # `secretKeyRef:` then `name: db-creds`: the next key, not a value
         if bare.isdigit() and len(bare) <= 12 and not _NUMERIC_SECRET_KEY.search(key):
             continue  # max_tokens = 4096, tokens: 1234
         strong = rules.STRONG_KEY.search(key) and not (
@@ -283,10 +325,59 @@ def _entropy_spans(text: str) -> Iterable[tuple[int, int]]:
             yield match.span("s")
 
 
+def _required_literal(pattern: re.Pattern[str]) -> str:
+    """The longest run of literal characters every match of `pattern` holds ("" when it
+    has none), read from the parsed pattern: a pattern is scanned only in texts holding
+    it, as most of the few hundred provider patterns have a fixed prefix or infix."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    best = ""
+
+    def walk(items: Any) -> None:
+        nonlocal best
+        run = ""
+        for op, arg in items:
+            if op is c.LITERAL:
+                run += chr(arg)
+                continue
+            best = max(best, run, key=len)
+            run = ""
+            if op is c.SUBPATTERN and not arg[1] and not arg[2]:  # no local (?i:…) flags
+                walk(arg[-1])
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and arg[0] >= 1:
+                walk(arg[2])
+            elif op not in (c.AT, c.ASSERT, c.ASSERT_NOT):
+                continue
+        best = max(best, run, key=len)
+
+    try:
+        walk(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an internal module changed: no gate, every text is scanned
+        return ""
+    return best.lower() if pattern.flags & re.IGNORECASE else best
+
+
+@cache
+def _gate(pattern: re.Pattern[str]) -> str:
+    return _required_literal(pattern)
+
+
+@cache
+def _gated_patterns() -> list[tuple[str, bool, re.Pattern[str]]]:
+    return [
+        (_gate(p), bool(p.flags & re.IGNORECASE), p)
+        for p in (*_own_patterns(), *_detect_secrets_patterns())
+    ]
+
+
 def _find(text: str, depth: int = 0) -> list[tuple[int, int]]:
     """Where the rules find secrets in `text` as it reads (unmerged)."""
     spans: list[tuple[int, int]] = []
-    for pattern in (*_own_patterns(), *_detect_secrets_patterns()):
+    lowered = text.lower()
+    for literal, folded, pattern in _gated_patterns():
+        if literal and literal not in (lowered if folded else text):
+            continue
         spans.extend(_span(m) for m in pattern.finditer(text))
     spans.extend(_cli_spans(text))
     spans.extend(_assignment_spans(text))
@@ -329,14 +420,35 @@ def _redact(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 # Invisible characters inside a token would hide it from every pattern; lessons need none.
-_INVISIBLE = dict.fromkeys(
-    [0x00AD, 0x034F, 0x180B, 0x180C, 0x180D, 0x180E, *range(0x200B, 0x2010),
-     *range(0x2060, 0x2065), *range(0xFE00, 0xFE10), 0xFEFF]
+# They are told by Unicode category, not by a list: every format character (Cf: zero-width
+# and bidi controls, tag characters, the Arabic letter mark, soft hyphen), variation
+# selectors (Mn, FE00-FE0F and E0100-E01EF, Mongolian ones) and the blank "fillers" that
+# print as nothing (Hangul fillers, the combining grapheme joiner, Khmer inherent vowels,
+# the braille blank).
+_BLANK_NON_FORMAT = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x2800, 0x3164,
+     0xFFA0, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]
 )  # fmt: skip
 
 
+class _InvisibleTable(dict[int, int | None]):
+    """A str.translate table deleting invisible characters, filled as characters come."""
+
+    def __missing__(self, code: int) -> int | None:
+        gone = code in _BLANK_NON_FORMAT or unicodedata.category(chr(code)) == "Cf"
+        self[code] = None if gone else code
+        return self[code]
+
+
+_INVISIBLE = _InvisibleTable()
+
+
+def strip_invisible(text: str) -> str:
+    return text if text.isascii() else text.translate(_INVISIBLE)
+
+
 def has_invisible(text: str) -> bool:
-    return not text.isascii() and len(text.translate(_INVISIBLE)) != len(text)
+    return not text.isascii() and len(strip_invisible(text)) != len(text)
 
 
 # A redaction can expose a new match next to it (a key block inside a URL), so scrubbing
@@ -361,9 +473,19 @@ def _scrub_short(text: str) -> str:
     return _scrub_secrets(text)
 
 
+# Scanning time grows with the size of a text (every pattern is linear); past this size
+# a single text would take minutes, and is refused rather than stored unscanned. An agent's
+# output is cut at 10,000 characters; a pack exported as agents-md is one text.
+MAX_SCAN = 5_000_000
+
+
 def _scrub_secrets(text: str) -> str:
-    if not text.isascii():
-        text = text.translate(_INVISIBLE)
+    if len(text) > MAX_SCAN:
+        raise ScrubError(
+            f"cannot scan a text of {len(text):,} characters for secrets (at most "
+            f"{MAX_SCAN:,} in one text); nothing was written"
+        )
+    text = strip_invisible(text)
     reading = views.reading(text)
     if not _candidate(text) and not (reading and _candidate(reading.text)):
         return text  # nothing secret-like, as it reads or decoded
@@ -374,6 +496,19 @@ def _scrub_secrets(text: str) -> str:
         text = cleaned
         reading = views.reading(text)
     raise ScrubError(f"could not scrub a text of {len(text):,} characters: it kept changing")
+
+
+def safe_message(text: str) -> str:
+    """`text` with its secrets scrubbed, for an error message or a log line; when it cannot
+    be scrubbed, it is withheld rather than printed as it is."""
+    try:
+        return scrub_secrets(text)
+    except Exception:  # an error path must not raise a second error
+        return "(details withheld: they could not be scrubbed)"
+
+
+def describe_exception(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {safe_message(str(exc))}"
 
 
 # -- absolute paths -------------------------------------------------------------------------

@@ -127,7 +127,7 @@ BASIC = re.compile(r"(?i)\bbasic\s+(?P<s>[A-Za-z0-9+/]{8,}={0,2})")
 # Credentials in URLs: scheme://user:password@host, scheme://:password@host,
 # scheme://longtoken@host (Sentry DSNs, git over https with a token).
 URL_CREDENTIALS = re.compile(
-    r"(?i)\b[a-z][a-z0-9+.\-]*://(?P<s>[^\s/:@\"'<>]*:[^\s/@\"'<>]+|[^\s/:@\"'<>]{16,})@"
+    r"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,30}://(?P<s>[^\s/:@\"'<>]*:[^\s/@\"'<>]+|[^\s/:@\"'<>]{16,})@"
 )
 
 _ARG = r"""(?:"[^"\n]*"|'[^'\n]*'|[^\s"';|&]+)"""
@@ -213,7 +213,7 @@ XML_ELEMENT = re.compile(
 # prose: "user admin, password Xy7…", "passphrase: …" without a separator
 PROSE_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|passphrase|pwd)\s+(?P<s>[^\s,;.]{8,})")
 # Go's MySQL driver DSN: user:password@tcp(host:port)/db
-GO_DSN = re.compile(r"(?<![\w/:@])[\w.\-]+:(?P<s>[^\s@/:\"']{4,})@(?:tcp|unix|udp)\(")
+GO_DSN = re.compile(r"(?<![\w/:@.\-])[\w.\-]+:(?P<s>[^\s@/:\"']{4,})@(?:tcp|unix|udp)\(")
 
 # curl -u user:password, -uuser:password, --user=, --proxy-user, smbclient -U user%password
 # (user:group after `docker run -u` is not a credential: see scrub.py).
@@ -227,7 +227,7 @@ USER_GROUP_COMMAND = re.compile(
 )
 # ~/.pgpass: hostname:port:database:username:password, one a line
 PGPASS = re.compile(
-    r"(?m)^(?P<host>\*|[A-Za-z0-9_\-]*[A-Za-z][A-Za-z0-9_.\-]*):(?:\d{1,5}|\*):[^:\s]+:"
+    r"(?m)^(?P<host>\*|(?=[\w.\-]*[A-Za-z])[A-Za-z0-9_\-][A-Za-z0-9_.\-]*):(?:\d{1,5}|\*):[^:\s]+:"
     r"[^:\s]+:(?P<s>\S+)$"
 )
 # A lone base64 run that may hide `user:password` or a whole config (decoded and scanned).
@@ -248,8 +248,11 @@ STRUCTURED = [
     ),
     re.compile(r"\beyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]{8,}"),  # JWT (also JWE heads)
     re.compile(r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[\w/]+"),
-    re.compile(r"(?i)(?:https?://)?(?:[\w-]+\.)?discord(?:app)?\.com/api/webhooks/\d+(?:/[\w-]*)?"),
-    re.compile(r"(?i)(?:https?://)?[\w.-]*webhook\.office\.com/webhookb2/\S+"),
+    re.compile(  # starts only where a name starts: a scan from inside every run is quadratic
+        r"(?i)(?<![\w.-])(?:https?://)?(?:[\w-]+\.){0,4}discord(?:app)?\.com/api/webhooks/\d+"
+        r"(?:/[\w-]*)?"
+    ),
+    re.compile(r"(?i)(?<![\w.-])(?:https?://)?[\w.-]*webhook\.office\.com/webhookb2/\S+"),
     re.compile(r"(?i)(?:https?://)?hooks\.zapier\.com/hooks/catch/[\w/]+"),
     re.compile(r"(?<!\d)\d{8,10}:AA[\w-]{30,40}"),  # Telegram
     re.compile(r"(?<![\w-])[MNO][\w-]{23,25}\.[\w-]{6}\.[\w-]{27,40}"),  # Discord bot

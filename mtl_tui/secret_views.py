@@ -32,7 +32,8 @@ _TOKEN_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 _ESCAPE = re.compile(r'\\(?:u(?P<u>[0-9a-fA-F]{4})|x(?P<x>[0-9a-fA-F]{2})|(?P<c>["\\/bfnrt\']))')
 _ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _PERCENT = re.compile(r"%(?P<h>[2-7][0-9a-fA-F])")
-_ENTITY = re.compile(r"&(?:#(?P<d>\d{2,5})|#[xX](?P<x>[0-9a-fA-F]{2,4})|(?P<n>[a-zA-Z]{2,6}));")
+# Numeric references work without their `;` in browsers (`&#103&#104`); named ones need it.
+_ENTITY = re.compile(r"&(?:#(?P<d>\d{2,5});?|#[xX](?P<x>[0-9a-fA-F]{2,4});?|(?P<n>[a-zA-Z]{2,6});)")
 _NAMED = {
     "amp": "&", "quot": '"', "apos": "'", "lt": "<", "gt": ">", "colon": ":", "sol": "/",
     "commat": "@", "equals": "=", "percnt": "%", "num": "#", "plus": "+", "lowbar": "_",
@@ -42,6 +43,10 @@ _NAMED = {
 # opening quote, and a token character again.
 _BREAK_BODY = r"(?:[\"']?[ \t]*\+?[ \t]*)?\\?[ \t]*\r?\n[ \t]*\+?[ \t]*[\"']?"
 _BREAK = re.compile(rf"(?<=[{_TOKEN_CHAR}]){_BREAK_BODY}(?=[{_TOKEN_CHAR}])")
+# Other line breaks (a lone CR, form feed, vertical tab, NEL, U+2028/2029) read as newlines.
+_OTHER_BREAK = re.compile("\r(?!\n)|[\f\v\x85\u2028\u2029]")
+# Adjacent string literals on one line: `"ghp_abc" "def"`, `'a' + 'b'`.
+_LITERAL_BREAK = re.compile(rf"(?<=[{_TOKEN_CHAR}])([\"'])[ \t]*\+?[ \t]*\1(?=[{_TOKEN_CHAR}])")
 _RUN_BEFORE = re.compile(rf"[{_TOKEN_CHAR}]*$")
 _RUN_AFTER = re.compile(rf"[{_TOKEN_CHAR}]*")
 # Together, the runs on both sides of a break are at least this long: shorter ones are
@@ -202,6 +207,34 @@ def _join_break(match: re.Match[str]) -> str | None:
     return ""
 
 
+# A chain of joined lines stops at this size: longer is a column of tokens (`git log
+# --format=%H`, a hex dump), not one wrapped secret, and one giant run would make the
+# rules' work grow with its square.
+_JOIN_MAX = 1024
+
+
+class _Joiner:
+    """`_join_break` that keeps each chain of joined lines under _JOIN_MAX characters."""
+
+    def __init__(self) -> None:
+        self.chain_end = -1  # where the run after the last joined break starts
+        self.chain = 0
+
+    def __call__(self, match: re.Match[str]) -> str | None:
+        if _join_break(match) is None:
+            return None
+        text, start = match.string, match.start()
+        if self.chain_end >= 0 and _RUN_AFTER.match(text, self.chain_end).end() == start:
+            self.chain += start - self.chain_end
+        else:
+            self.chain = len(_RUN_BEFORE.search(text, max(0, start - _JOIN_MIN), start).group(0))
+        if self.chain >= _JOIN_MAX:
+            self.chain_end = -1
+            return None
+        self.chain_end = match.end()
+        return ""
+
+
 def _has_join(text: str) -> bool:
     """Is any newline of `text` a break to join? Each newline is found by str.find and
     looked at in a small window (a scan of the whole text for breaks costs more)."""
@@ -218,15 +251,22 @@ def _has_join(text: str) -> bool:
     return False
 
 
+def _has_literal_join(text: str) -> bool:
+    return any(_join_break(match) is not None for match in _LITERAL_BREAK.finditer(text))
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
 def reading(text: str) -> Reading | None:
     """The text as the rules should also see it, or None when it reads the same."""
-    decodes = not text.isascii() or any(c in text for c in "\\%&\x1b")
-    if not decodes and ("\n" not in text or not _has_join(text)):
+    decodes = not text.isascii() or any(c in text for c in "\\%&\x1b\r\f\v")
+    literals = ('"' in text or "'" in text) and _has_literal_join(text)
+    if not decodes and not literals and ("\n" not in text or not _has_join(text)):
         return None
     view = Reading.of(text)
+    if _OTHER_BREAK.search(text):
+        view = _rewrite(view, _OTHER_BREAK, lambda match: "\n")
     if "\x1b" in text:  # terminal colours (grep --color) split a key from its value
         view = _rewrite(view, _ANSI, lambda match: "")
     if "\\" in text:
@@ -235,10 +275,12 @@ def reading(text: str) -> Reading | None:
         view = _rewrite(view, _PERCENT, _unpercent)
         if "%" in view.text:
             view = _rewrite(view, _PERCENT, _unpercent)
-    if "&" in view.text and ";" in view.text:
+    if "&" in view.text and (";" in view.text or "&#" in view.text):
         view = _rewrite(view, _ENTITY, _unentity)
     if not view.text.isascii():
         view = _rewrite(view, _NON_ASCII, _fold)
     if "\n" in view.text:
-        view = _rewrite(view, _BREAK, _join_break, join=True)
+        view = _rewrite(view, _BREAK, _Joiner(), join=True)
+    if literals:
+        view = _rewrite(view, _LITERAL_BREAK, _Joiner(), join=True)
     return None if view.text == text and not view.joins else view

@@ -1,6 +1,6 @@
 """Recall of the scrubbing boundary on every path a secret can take to disk or to others.
 
-    python tests/bench_scrub.py [--split report|tune]
+    python tests/bench_scrub.py [--split report|tune] [--timing] [--steps N]
     PYTHONPATH=/path/to/a/main/checkout python tests/bench_scrub.py   # the scrubber before
 
 For each synthetic secret of tests/data/secrets/secrets-<split>.jsonl, the text holding it
@@ -292,7 +292,8 @@ def learned(store: MemoryStore, texts: list[str]) -> list[str]:
             repo=text[:80],
             languages=[w for w in text.split()[:1] if len(w) <= 40],
         )
-        ids, _ = learn(ScriptedModel([ModelReply(reply)]), store, record, ["insight"])
+        add = ModelReply('{"operations": [{"op": "add", "lesson": "C1"}]}')  # if neighbours
+        ids = learn(ScriptedModel([ModelReply(reply), add]), store, record, ["insight"]).ids
         assert store.count() == len(out) + 1, "a merge would hide a leak"
         rows = dump(store)
         out.append(" ".join(rows[i] for i in ids) if ids else "")
@@ -304,10 +305,62 @@ def _fresh_store(tmp: Path, label: str, embedder: SentenceTransformerEmbedder) -
     return MemoryStore.open(embedder=embedder)
 
 
+def adversarial(shape: str, size: int, seed: int = 0) -> str:
+    """Inputs that made the scrubber's time grow with the square of their size (review of
+    issue #12): a hash column, one long run, non-ASCII runs, dotted and dashed runs,
+    wrapped base64, scheme-like runs, and invisible characters every few letters."""
+    rng = random.Random(f"{shape}-{seed}")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    if shape == "git log --format=%H":
+        text = "\n".join(f"{rng.getrandbits(160):040x}" for _ in range(size // 41 + 1))
+    elif shape == "wrapped base64":
+        text = "\n".join("".join(rng.choices(alphabet, k=76)) for _ in range(size // 77 + 1))
+    elif shape == "invisible every 12":
+        run = "".join(rng.choices(alphabet, k=size))
+        text = "\u2066".join(run[i : i + 12] for i in range(0, size, 12))
+    else:
+        unit = {"A*n": "A", "é*n": "é", "a.a.": "a.", "a-a-": "a-", "http://a:": "http://a:"}
+        text = unit[shape] * (size // len(unit[shape]) + 1)
+    return text[:size]
+
+
+SHAPES = ("git log --format=%H", "A*n", "é*n", "a.a.", "a-a-", "http://a:", "wrapped base64",
+          "invisible every 12")  # fmt: skip
+
+
+def timing(steps: int) -> None:
+    from mtl_tui.scrub import scrub
+
+    scrub("warm up: password=Xy7Qz9Lm2Kp4")
+    for size in (20_000, 100_000):
+        for shape in SHAPES:
+            text = adversarial(shape, size)
+            wall, cpu = time.perf_counter(), time.process_time()
+            scrub(text)
+            print(
+                f"scrub {size // 1000:>3} KB {shape:22} {time.perf_counter() - wall:6.2f} s wall"
+                f" {time.process_time() - cpu:6.2f} s CPU",
+                flush=True,
+            )
+    wall, cpu = time.perf_counter(), time.process_time()
+    for step in range(steps):  # one 20 KB output per step, the shapes in turn, all different
+        scrub(adversarial(SHAPES[step % len(SHAPES)], 20_000, seed=step))
+    print(
+        f"trajectory of {steps} steps x 20 KB (adversarial outputs): "
+        f"{time.perf_counter() - wall:.1f} s wall {time.process_time() - cpu:.1f} s CPU",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("report", "tune"), default="report")
+    parser.add_argument("--timing", action="store_true", help="only the scrub-time lines")
+    parser.add_argument("--steps", type=int, default=500, help="steps of the timed trajectory")
     args = parser.parse_args()
+    if args.timing:
+        timing(args.steps)
+        return
     secrets, benign = load(args.split)
     texts = [s["text"] for s in secrets]
     print(
@@ -355,6 +408,7 @@ def main() -> None:
                 print(f"{'':24} missed: {', '.join(names[:12])}{more}", flush=True)
             for sentence in changed:
                 print(f"{'':24} changed: {sentence}", flush=True)
+    timing(args.steps)
 
 
 if __name__ == "__main__":

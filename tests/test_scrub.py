@@ -348,3 +348,154 @@ def test_agents_md_export_scrubs_a_wrapped_token_before_joining_its_lines() -> N
     document = packs.agents_md([memory])
     assert tail not in document and GHP[4:16] not in document
     assert "Rotate a leaked token" in document
+
+
+# -- security review of round 2 (issue #12): invisible characters, speed, near misses ------
+
+# One of each kind the reviewer used: bidi embeddings and isolates, a tag character, the
+# Arabic letter mark, Hangul fillers (choseong, jungseong, compatibility, half-width) and a
+# supplementary variation selector.
+HIDING = ["\u202a", "\u202e", "\u2066", "\u2069", "\U000e0041", "\U000e007f", "\u061c",
+          "\u3164", "\u115f", "\u1160", "\uffa0", "\U000e0100", "\U000e01ef"]  # fmt: skip
+
+
+def _spliced(token: str, mark: str, every: int = 6) -> str:
+    return mark.join(token[i : i + every] for i in range(0, len(token), every))
+
+
+@pytest.mark.parametrize("mark", HIDING, ids=lambda m: f"U+{ord(m):04X}")
+def test_an_invisible_character_every_few_letters_hides_nothing(mark: str) -> None:
+    for token in (GHP, "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"):
+        cleaned = scrub(f"push with {_spliced(token, mark)} failed")
+        assert cleaned == f"push with {REDACTED} failed"
+    # and in what is stored, invisible characters always go, secret or not
+    assert scrub(f"Read{mark} the evaluator{mark} first") == "Read the evaluator first"
+
+
+def test_invisible_characters_are_told_by_category_not_by_a_list() -> None:
+    """Every format character (Cf) goes, including ones no list above names; visible
+    non-ASCII text (accents, Hangul syllables, emoji with a skin tone) stays."""
+    import unicodedata
+
+    formats = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(formats) > 150
+    text = "a".join(formats)
+    assert scrub(text) == "a" * (len(formats) - 1)
+    kept = "café 한국어 👍🏽 naïve"
+    assert scrub(kept) == kept
+
+
+def test_invisible_characters_leave_no_token_in_the_pool_or_either_export(store) -> None:
+    from mtl_tui.memory import packs
+    from mtl_tui.records import Memory
+
+    mark = "\u2066"
+    hidden = _spliced(GHP, mark)
+    memory = Memory(
+        kind="insight",
+        fields={
+            "title": "Rotate tokens",
+            "description": "Seen in CI.",
+            "content": f"the job pushed with {hidden}",
+        },
+        tags=[f"ci{mark}", hidden],
+        languages=[hidden],
+        model=f"gpt{mark}-x {hidden}",
+    )
+    store.add(memory)
+    stored = store.list()
+    exported = json.dumps(packs.build(store, stored, "p"), ensure_ascii=False)
+    document = packs.agents_md(stored)
+    for written in (exported, document):
+        assert GHP[4:10] not in written.replace(mark, "")
+        assert mark not in written
+
+
+def test_combining_marks_inside_a_token_do_not_hide_it() -> None:
+    marked = f"{GHP[:8]}\u0301{GHP[8:20]}\u20dd{GHP[20:]}"
+    assert scrub(f"token {marked} here") == f"token {REDACTED} here"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "src/components/UserProfileCard.tsx",
+        "src/main/java/com/example/service/UserAccountService.java",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "org.apache.commons.lang3.StringUtils.isBlank",
+        "ghcr.io/astral-sh/uv:0.4.18-python3.12-bookworm",
+        "valueFrom:\n  secretKeyRef:\n    name: db-creds\n    key: password",
+    ],
+)
+def test_names_paths_and_image_tags_are_not_secrets(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_a_detected_value_keeps_its_key_name() -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    assert scrub(f'aws_secret_access_key="{secret}")') == f'aws_secret_access_key="{REDACTED}")'
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [GHP.encode().hex(), b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".hex()],
+)
+def test_hex_encoded_secrets_are_decoded(encoded: str) -> None:
+    assert scrub(f"echo {encoded} | xxd -r -p") == f"echo {REDACTED} | xxd -r -p"
+
+
+@pytest.mark.parametrize(
+    "split",
+    ["\r", "\u2028", "\u2029", "\f", "\v", "\x85", '" "', '" + "', "' + '"],
+    ids=["cr", "ls", "ps", "ff", "vt", "nel", "literals", "plus", "single-plus"],
+)
+def test_a_token_split_by_other_breaks_or_adjacent_literals_goes_whole(split: str) -> None:
+    quote = split[-1] if split[-1] in "\"'" else ""
+    text = f"t = {quote}{GHP[:20]}{split}{GHP[20:]}{quote} # ok"
+    cleaned = scrub(text)
+    assert GHP[:10] not in cleaned and GHP[24:] not in cleaned and cleaned.endswith("# ok")
+
+
+def test_html_numeric_references_without_semicolons_are_decoded() -> None:
+    for ref in ("&#{};", "&#{}", "&#x{:x}"):
+        encoded = "".join(ref.format(ord(c)) for c in GHP)
+        assert scrub(f"x {encoded} y") == f"x {REDACTED} y"
+    assert scrub('print("hello" "world") &#169 2026') == 'print("hello" "world") &#169 2026'
+
+
+def test_errors_printed_by_the_command_line_are_scrubbed(monkeypatch, capsys) -> None:
+    """The last line of defence prints an unexpected exception: scrubbed, non-zero."""
+    import mtl_tui.cli as cli
+
+    def explode() -> None:
+        raise RuntimeError(f"request failed with token {GHP}")
+
+    import mtl_tui.cli.root as root
+
+    monkeypatch.setattr(root, "app", explode)
+    monkeypatch.setattr("sys.argv", ["mtl", "memory", "list"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and GHP not in err and REDACTED in err
+    assert "RuntimeError" in err
+
+
+def test_an_error_message_that_cannot_be_scrubbed_is_withheld(monkeypatch) -> None:
+    import mtl_tui.scrub as boundary
+
+    def refuse(text: str) -> str:
+        raise ScrubError("kept changing")
+
+    monkeypatch.setattr(boundary, "scrub_secrets", refuse)
+    said = boundary.describe_exception(ValueError(f"bad {GHP}"))
+    assert said == "ValueError: (details withheld: they could not be scrubbed)"
+
+
+def test_a_text_too_big_to_scan_in_bounded_time_is_refused() -> None:
+    from mtl_tui.scrub import MAX_SCAN
+
+    with pytest.raises(ScrubError, match=r"cannot scan a text of .* characters for secrets"):
+        scrub("a" * (MAX_SCAN + 1))
+    with pytest.raises(ScrubError):
+        scrub_value({"output": "b" * (MAX_SCAN + 1)})

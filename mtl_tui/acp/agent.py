@@ -45,6 +45,7 @@ from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 from mtl_tui.memory.store import MemoryStore
+from mtl_tui.scrub import describe_exception, safe_message
 from mtl_tui.session import RunSummary, Session
 
 log = logging.getLogger("mtl.acp")
@@ -170,10 +171,10 @@ class MtlAgent:
         try:
             return self._open_store(), None
         except MtlError as exc:
-            return None, f"memory disabled: {exc}"
+            return None, f"memory disabled: {safe_message(str(exc))}"
         except Exception as exc:
-            log.error("could not open the memory pool: %s: %s", type(exc).__name__, exc)
-            return None, f"memory disabled: {type(exc).__name__}: {exc}"
+            log.error("could not open the memory pool: %s", describe_exception(exc))
+            return None, f"memory disabled: {describe_exception(exc)}"
 
     async def close(self) -> None:
         for state in self.sessions.values():
@@ -281,12 +282,12 @@ class MtlAgent:
                 if core.cancel.is_set():
                     stop = "cancelled"
         except MtlError as exc:
-            state.say(f"\n\nError: {exc}\n")
-            meta = {"error": str(exc)}
+            state.say(f"\n\nError: {safe_message(str(exc))}\n")
+            meta = {"error": safe_message(str(exc))}
         except Exception as exc:  # the client gets one line, the log the rest
-            log.error("turn failed: %s: %s", type(exc).__name__, exc)
-            state.say(f"\n\nInternal error: {type(exc).__name__}: {exc}\n")
-            meta = {"error": f"{type(exc).__name__}: {exc}"}
+            log.error("turn failed: %s", describe_exception(exc))
+            state.say(f"\n\nInternal error: {describe_exception(exc)}\n")
+            meta = {"error": describe_exception(exc)}
         finally:
             await turn.queue.join()
             pump.cancel()

@@ -14,6 +14,7 @@ from acp.schema import DeniedOutcome, PermissionOption, ToolCallUpdate
 from mtl_tui import events as ev
 from mtl_tui.acp.translate import TurnTranslator, Update, command_title
 from mtl_tui.agent.loop import Decision
+from mtl_tui.scrub import describe_exception
 from mtl_tui.session import RunSummary, Session, accepted_by_default
 
 if TYPE_CHECKING:
@@ -143,6 +144,6 @@ class AcpSession:
                     if self.core is not None:
                         self.core.cancel.set()  # nobody is watching: stop the run
                 except Exception as exc:  # one bad update must not stall the turn
-                    log.error("could not send a session update: %s: %s", type(exc).__name__, exc)
+                    log.error("could not send a session update: %s", describe_exception(exc))
                 finally:
                     turn.queue.task_done()

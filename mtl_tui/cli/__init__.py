@@ -23,9 +23,9 @@ def main() -> None:
 
         app()
     except MtlError as exc:
-        from mtl_tui.scrub import scrub_secrets
+        from mtl_tui.scrub import safe_message
 
-        _fail(scrub_secrets(str(exc)), exc.exit_code)
+        _fail(safe_message(str(exc)), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except RecursionError:
@@ -33,7 +33,9 @@ def main() -> None:
     except OSError as exc:
         _fail(describe_os_error(exc), 1)
     except Exception as exc:  # the last line of defence
-        _fail(f"unexpected {type(exc).__name__}: {exc} (please report this)", 1)
+        from mtl_tui.scrub import describe_exception
+
+        _fail(f"unexpected {describe_exception(exc)} (please report this)", 1)
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -100,7 +100,12 @@ _INSTRUCTION_LIKE: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"\|\s*(?:sudo\s+)?(?:env\s+)?(?:ba|z|k|da|c|tc|fi)?sh\b|"
             r"\|\s*(?:sudo\s+)?(?:python[0-9.]*|perl|ruby|node|php|iex|powershell|pwsh)\b|"
-            r"\b(?:ba)?sh\s+<\(\s*(?:curl|wget)|\beval\s+[\"']?\$\(\s*(?:curl|wget)|"
+            r"(?:\b(?:ba|z|k|da)?sh|\bpython[0-9.]*|\bperl|\bruby|\bnode|\bphp|\bsource|"
+            r"(?<![\w.])\.)\s+<\(\s*(?:curl|wget)|"
+            r"\beval\s+[\"']?\$\(\s*(?:curl|wget)|"
+            r"\b(?:ba|z|k|da)?sh\s+-c\s+[\"']?\$\(\s*(?:curl|wget)|"
+            r"(?i:\b(?:iex|invoke-expression)\s*\(?\s*\(?\s*"
+            r"(?:iwr|irm|invoke-webrequest|invoke-restmethod|new-object\s+net\.webclient)\b)|"
             r"base64\s+(?:-d|--decode)\b[^\n]*\|"
         ),
     ),
@@ -130,17 +135,27 @@ _INSTRUCTION_LIKE: list[tuple[str, re.Pattern[str]]] = [
 _CUES = (
     "|", "ignore", "disregard", "forget", "override", "bypass", "you are now", "instruction",
     "system prompt", "the user", "curl", "wget", "iwr", "irm", "invoke-", "install", "eval",
-    "<(",
+    "<(", "iex",
 )  # fmt: skip
 
 
 def instruction_like(memory: Memory) -> list[str]:
     """Why the memory reads like an instruction to the agent rather than a lesson."""
-    text = "\n".join(_strings(memory.fields))
+    text = _folded("\n".join(_strings(memory.fields)))
     lowered = text.lower()
     if not any(cue in lowered for cue in _CUES):
         return []
     return [why for why, pattern in _INSTRUCTION_LIKE if pattern.search(text)]
+
+
+def _folded(text: str) -> str:
+    """Look-alike letters (a Cyrillic `о` in "ignоre") read as the ASCII they pass for;
+    invisible and combining characters dropped."""
+    if text.isascii():
+        return text
+    from mtl_tui.secret_views import fold_char
+
+    return "".join(c if c.isascii() else fold_char(c) for c in text)
 
 
 def _strings(value: object) -> list[str]:

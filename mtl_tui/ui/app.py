@@ -80,6 +80,13 @@ def model_label(name: str | None) -> str:
     return name
 
 
+def _safe(exc: BaseException) -> str:
+    """An exception's message with its secrets scrubbed, for the screen."""
+    from mtl_tui.scrub import safe_message
+
+    return safe_message(str(exc))
+
+
 class MtlApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mtl"
@@ -228,7 +235,7 @@ class MtlApp(App[None]):
         try:
             self._load_runtime_steps()
         except Exception as exc:  # reported in the app, never as a traceback
-            self._from_loader(self._error, f"loading failed: {exc}")
+            self._from_loader(self._error, f"loading failed: {_safe(exc)}")
 
     def _load_runtime_steps(self) -> None:
         store: MemoryStore | None = None
@@ -244,7 +251,7 @@ class MtlApp(App[None]):
                 if packs.should_offer_starter(store):
                     self._from_loader(self._offer_starter)
         except MtlError as exc:
-            self._from_loader(self._error, f"memory pool unavailable: {exc}")
+            self._from_loader(self._error, f"memory pool unavailable: {_safe(exc)}")
         session = Session(
             self.settings,
             self.cwd,
@@ -264,7 +271,7 @@ class MtlApp(App[None]):
                 embedder.load()
                 store.embedder = embedder
             except MtlError as exc:
-                self._from_loader(self._error, f"memory disabled: {exc}")
+                self._from_loader(self._error, f"memory disabled: {_safe(exc)}")
                 session.store = None
         self.store = store if session.store is not None else None
         self._from_loader(self._memory_ready)
@@ -772,7 +779,7 @@ class MtlApp(App[None]):
                 selection = packs.select(store, kind=str(kind) if kind else None, ids=chosen)
                 count = packs.export_json(store, path, selection.memories)
             except (MtlError, OSError) as exc:
-                self.notify(f"export failed: {exc}", severity="error")
+                self.notify(f"export failed: {_safe(exc)}", severity="error")
                 return
             left_out = selection.notice()
             self.notify(
