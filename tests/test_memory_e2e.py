@@ -84,7 +84,7 @@ def test_rejected_memories_stay_out_of_the_prompt(
     assert len(summary["retrieved"]) == 3 and summary["accepted"] == []
     assert "Memory items" not in system
     assert not any(title in system for title in TITLES)
-    assert "not used" in stderr
+    assert "not in the prompt" in stderr
 
 
 def test_no_memory_sends_none(git_repo: Path, fake_openai: FakeOpenAI, pool: list[int]) -> None:

@@ -455,3 +455,27 @@ def test_a_refinement_keeps_the_scope_and_the_guardrail_of_what_it_refines(
     assert refined.target == old
     assert (new.scope, new.repo_key) == ("project", "a" * 16)  # never leaves its repository
     assert new.fields["not_when"] == guarded["not_when"]
+
+
+def test_the_headless_run_counts_only_what_fits_the_budget_as_in_the_prompt(
+    git_repo: Path, store: MemoryStore, tmp_path: Path
+) -> None:
+    from mtl_tui.config import save_setting
+    from tests.conftest import script_file
+
+    store.add_many([insight(NARROW), insight(REPRO), insight(PIN)])
+    save_setting("memory.floor", -1.0)
+    save_setting("memory.budget_chars", 400)  # room for one of these lessons, not two
+    model = script_file(tmp_path, [DONE])
+    here = Path.cwd()
+    os.chdir(git_repo)
+    try:
+        result = run_mtl("run", "a test fails after my change", "--model", model, "--yes",
+                         "--no-learn", "--verify", "true")  # fmt: skip
+    finally:
+        os.chdir(here)
+    assert result.returncode == 0, result.stderr
+    assert "memories (1 of 3 in the prompt)" in result.stderr
+    assert result.stderr.count("[M1]") == 1 and "[M2]" not in result.stderr
+    assert result.stderr.count("not in the prompt") == 2
+    assert result.stderr.count("left out of the prompt") == 2

@@ -505,3 +505,17 @@ def test_rescoping_to_a_project_outside_any_repository_is_refused(
     assert "is not in a git repository" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert store.get(memory_id).scope == "global"  # nothing changed
+
+
+def test_a_search_refused_in_an_opted_out_repository_exits_cleanly(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    # The refusal comes while the embedding model is still loading in its thread; the
+    # process must still end with its own exit code, not abort in native code (134).
+    store.add(insight("Quote shell variables so paths with spaces survive", ["shell"]))
+    git(git_repo, "config", "mtl.memory", "off")
+    for _ in range(2):
+        refused = mtl_in(git_repo, "memory", "search", "quote shell variables")
+        assert refused.returncode == 2, refused.stderr
+        assert "memory is off for this repository" in refused.stderr
+        assert "terminate called" not in refused.stderr

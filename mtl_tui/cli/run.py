@@ -173,7 +173,7 @@ def _run_task(task: str, cfg: Settings, options: RunOptions, holder: list[Sessio
             )
         hits = session.retrieve(task) if options.memory else []
         accepted = accepted_by_default(hits, options.trust_imported) if options.accept_all else []
-        _print_memories(hits, accepted)
+        _print_memories(hits, session.fit_budget(accepted)[0])
         summary = session.run(task, hits, accepted, verify=options.verify, learn=options.learn)
     if options.as_json:
         print_json(summary.to_dict())
@@ -190,22 +190,25 @@ def _pool_allowed() -> bool:
     return False
 
 
-def _print_memories(hits: list[Hit], accepted: list[Hit]) -> None:
+def _print_memories(hits: list[Hit], in_prompt: list[Hit]) -> None:
+    """What retrieval found; `in_prompt`, the accepted hits that fit the memory budget,
+    labelled as the prompt labels them."""
     if not hits:
         return
-    err.print(f"[bold]memories[/] ({len(accepted)} of {len(hits)} in the prompt):")
-    taken = {id(h) for h in accepted}
-    for i, hit in enumerate(hits):
+    err.print(f"[bold]memories[/] ({len(in_prompt)} of {len(hits)} in the prompt):")
+    labels = {id(h): label(i) for i, h in enumerate(in_prompt)}
+    for hit in hits:
         memory = hit.memory
-        if id(hit) in taken:
-            state = "[green]accepted[/]"
+        if id(hit) in labels:
+            state = "[green]in the prompt[/]"
         elif not hit.trusted:
             state = "[yellow]imported: not used without --trust-imported[/]"
         else:
-            state = "[dim]not used[/]"
+            state = "[dim]not in the prompt[/]"
         conflict = f" [magenta]({escape(hit.conflict)})[/]" if hit.conflict else ""
+        tag = f"[{labels[id(hit)]}] " if id(hit) in labels else ""
         err.print(
-            f"  [{label(i)}] #{memory.id} {escape(memory.title)} "
+            f"  {escape(tag)}#{memory.id} {escape(memory.title)} "
             f"[dim]({', '.join(memory.languages) or 'any'}, {relevance_text(hit)})[/] {state}"
             + conflict
         )

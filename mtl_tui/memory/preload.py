@@ -5,6 +5,7 @@ where the face shows its progress, never in a thread the process may abandon."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 
@@ -16,6 +17,7 @@ from mtl_tui.memory.embed import (
     prepared_is_current,
 )
 
+_JOIN_AT_EXIT_S = 30.0
 _lock = threading.Lock()
 _started: dict[str, _Preload] = {}
 
@@ -26,7 +28,12 @@ class _Preload:
         self._lock = threading.Lock()
         self._held: list[str] = []
         self._notify: Notify | None = None
-        threading.Thread(target=self._load, name="mtl-embedder", daemon=True).start()
+        self._thread = threading.Thread(target=self._load, name="mtl-embedder", daemon=True)
+        self._thread.start()
+        # A process that ends (an error, a refusal) while ONNX Runtime is still building its
+        # session in this thread would abort in native code at teardown ("terminate called
+        # without an active exception", exit 134): let the load finish first.
+        atexit.register(self._thread.join, _JOIN_AT_EXIT_S)
 
     def _load(self) -> None:
         with contextlib.suppress(Exception):  # the face's own load() repeats and reports it
