@@ -30,6 +30,7 @@ from mtl_tui.memory.distill import RunRecord, distill, judge
 from mtl_tui.memory.edit import EditReport, apply_learning, plan_edits
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import (
+    NOT_RELEVANT_ENOUGH,
     LeftOut,
     Retrieval,
     fit_budget,
@@ -215,7 +216,7 @@ class Session:
         if retrieved:
             self.emit(ev.MemoriesRetrieved(shown_memories(retrieved, accepted)))
         for item in left_out:
-            if item.reason != "below floor":
+            if item.reason not in NOT_RELEVANT_ENOUGH:
                 memory = item.hit.memory
                 self.emit(ev.Notice(f"left out of the prompt: #{memory.id} “{memory.title}” "
                                     f"({item.reason}: {item.detail})"))  # fmt: skip

@@ -359,3 +359,27 @@ def test_the_floor_is_a_setting_with_a_clear_error(tmp_path: Path) -> None:
     config.write_text("[memory]\nfloor = 2\n")
     with pytest.raises(ConfigError, match=r"memory\.floor"):
         load_settings(path=config)
+
+
+def test_a_held_back_candidate_names_the_cut_that_held_it_back(store: MemoryStore) -> None:
+    from mtl_tui.memory.retrieve import BELOW_FLOOR, HELD_BACK
+    from tests.conftest import insight
+
+    # one lesson that fits the task closely, one above the floor but far below it, one
+    # unrelated: the real model's relevances decide which cut holds each back
+    store.add_many([
+        insight("Quote shell variables so paths with spaces do not split", ["shell"]),
+        insight("Check a shell script with shellcheck before running it", ["shell"]),
+        insight("Profile a slow SQL query with EXPLAIN ANALYZE", ["sql"]),
+    ])  # fmt: skip
+    found = retrieve(store, "my bash script breaks on folder names with spaces", k=3,
+                     floor=0.2)  # fmt: skip
+    assert found.cut is not None and found.floor == 0.2
+    reasons = {item.hit.memory.title: item for item in found.left_out_all()}
+    assert reasons, "the task should hold something back"
+    for item in reasons.values():
+        relevance = item.hit.relevance or 0.0
+        expected = HELD_BACK if relevance >= 0.2 else BELOW_FLOOR
+        assert item.reason == expected, (item.reason, relevance)
+        assert f"{relevance:.2f}" in item.detail
+    assert {item.reason for item in reasons.values()} == {HELD_BACK, BELOW_FLOOR}

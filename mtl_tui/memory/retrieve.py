@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mtl_tui.memory.rank import Hit, evidence, relevance_cut, split_at_floor
+from mtl_tui.memory.rank import RELATIVE_CUT, Hit, evidence, relevance_cut, split_at_floor
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import pack_name, trusted
 from mtl_tui.prompts import render
@@ -34,7 +34,7 @@ class LeftOut:
     """A relevant memory that does not reach the prompt, and why."""
 
     hit: Hit
-    reason: str  # superseded | conflict | over budget | below floor
+    reason: str  # superseded | conflict | over budget | below floor | far below the best
     detail: str
 
     def to_dict(self) -> dict[str, object]:
@@ -57,12 +57,26 @@ class Retrieval:
 
     def left_out_all(self) -> list[LeftOut]:
         """Everything a run of this retrieval leaves out, below-floor candidates included."""
-        below = [LeftOut(h, "below floor", f"relevance {h.relevance or 0:.2f}")
-                 for h in self.below]  # fmt: skip
-        return [*self.left_out, *below]
+        return [*self.left_out, *(self._held_back(h) for h in self.below)]
+
+    def _held_back(self, hit: Hit) -> LeftOut:
+        """A held-back candidate: under the floor itself, or above it but more than
+        RELATIVE_CUT under the best match."""
+        relevance = hit.relevance or 0.0
+        if self.floor is not None and relevance >= self.floor:
+            return LeftOut(hit, HELD_BACK, f"relevance {relevance:.2f}, more than "
+                           f"{RELATIVE_CUT:.2f} under the best")  # fmt: skip
+        floor = f" < floor {self.floor:.2f}" if self.floor is not None else ""
+        return LeftOut(hit, BELOW_FLOOR, f"relevance {relevance:.2f}{floor}")
 
     floor: float | None = None  # the configured floor (None: off)
     cut: float | None = None  # the least relevance that reached the prompt (rank.py)
+
+
+BELOW_FLOOR = "below floor"
+HELD_BACK = "far below the best"
+#: Reasons for candidates that were never relevant enough (shown on request, not announced).
+NOT_RELEVANT_ENOUGH = (BELOW_FLOOR, HELD_BACK)
 
 
 def retrieve(
