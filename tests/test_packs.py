@@ -419,14 +419,20 @@ def test_export_leaves_out_project_scoped_and_superseded_memories_and_says_so(
     store.rescope(local, "project", repo_key="f" * 16)  # belongs to one repository
     better = insight("Measure with EXPLAIN ANALYZE which step of a slow query costs the time")
     assert store.add_linked(better, "refines", old, run="run-1").created
+    quote = by_title[TITLES[1][0]]
+    against = insight("Let the shell split unquoted variables into words on purpose")
+    loser = store.add_linked(against, "contradicts", quote, run="run-2").id
+    store.vote(quote, up=True)  # the quoted lesson has more evidence: the newer one loses
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out.json"
     result = run_mtl("pack", "export", str(out))
     assert result.returncode == 0, result.stderr
     assert "Left out 1 project-scoped" in result.stderr
     assert "1 superseded by a refinement" in result.stderr
+    assert "1 contradicted by a memory with more evidence" in result.stderr
     titles = {item["fields"]["title"] for item in json.loads(out.read_text())["items"]}
     assert titles == {TITLES[0][0], TITLES[1][0], better.fields["title"]}
+    assert store.get(loser).title not in titles
     result = run_mtl("pack", "export", str(out), "--include-project")
     assert result.returncode == 0, result.stderr
     titles = {item["fields"]["title"] for item in json.loads(out.read_text())["items"]}

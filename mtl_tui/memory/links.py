@@ -91,6 +91,14 @@ def contradictions(db: Any, ids: Sequence[int]) -> list[tuple[int, int]]:
     return [(int(src), int(dst)) for src, dst in rows]
 
 
+def all_contradictions(db: Any) -> list[tuple[int, int]]:
+    """Every (newer, older) contradiction pair in the pool."""
+    rows = db.execute(
+        "SELECT DISTINCT src, dst FROM memory_links WHERE relation = 'contradicts'"
+    ).fetchall()
+    return [(int(src), int(dst)) for src, dst in rows]
+
+
 def of(db: Any, memory_id: int) -> list[Link]:
     """Every link of one memory, oldest first (for `mtl memory show`)."""
     rows = db.execute(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from mtl_tui import __version__
 from mtl_tui.errors import MtlError
 from mtl_tui.files import InputError, loads_bounded, read_text_bounded
-from mtl_tui.memory import trust
+from mtl_tui.memory import links, trust
 from mtl_tui.memory.store import AddResult, MemoryStore, Progress
 from mtl_tui.memory.trust import starter_path, trusted
 from mtl_tui.records import (
@@ -179,7 +179,26 @@ def select(
         if replaced:
             left_out["superseded by a refinement"] = len(replaced)
             memories = [m for m in memories if m.id not in replaced]
+        losing = _losing_contradictions(store, memories)
+        if losing:
+            left_out["contradicted by a memory with more evidence"] = len(losing)
+            memories = [m for m in memories if m.id not in losing]
     return Selection(sorted(memories, key=lambda m: m.id or 0), left_out)
+
+
+def _losing_contradictions(store: MemoryStore, memories: Sequence[Memory]) -> set[int]:
+    """The memories that lose a contradiction to another exported one, settled as
+    retrieval settles it (more evidence, then the newer): a pack never carries the loser
+    to a pool where the winner is missing."""
+    from mtl_tui.memory.rank import evidence
+
+    by_id = {m.id: m for m in memories if m.id is not None}
+    losers: set[int] = set()
+    for a, b in links.all_contradictions(store.db):
+        if a in by_id and b in by_id:
+            key = lambda m: (evidence(m), m.created_at, m.id or 0)  # noqa: E731
+            losers.add(min(by_id[a], by_id[b], key=key).id or 0)
+    return losers
 
 
 def build(
