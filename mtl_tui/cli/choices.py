@@ -8,7 +8,8 @@ from enum import StrEnum
 SCRIPTED_HELP = (
     "Any litellm model id, or scripted/FILE: a JSON list of replies read in order: the "
     "task's steps, then the judge's PASS/FAIL (unless a verdict or --verify decides), then "
-    "one JSON reply per kind learned (none with --no-learn)."
+    "one JSON reply per kind learned (none with --no-learn), then, when a learned insight "
+    "has stored neighbours, one pool-edit reply (a JSON object with an operations list)."
 )
 
 
