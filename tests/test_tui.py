@@ -408,3 +408,19 @@ async def test_imported_memories_are_marked_in_the_panel(
         await ready(pilot)
         panel = await type_task(pilot, "a bash script breaks on spaces in paths")
         assert "imported" in str(panel.items[0].body.render())
+
+
+async def test_a_task_given_at_launch_shows_its_retrieval_in_the_panel(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    # mtl "TASK": the panel shows what the run retrieved (here: all held back by a high
+    # floor), not the hint for an empty prompt, although the prompt was cleared
+    app = make_app(git_repo, [DONE, insights_reply()], tmp_path, floor=0.99, yolo=True,
+                   task="say done")  # fmt: skip
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.running or app.last_summary is not None)
+        await until(pilot, lambda: bar(app) is not None or app.last_summary is not None)
+        await pilot.pause(0.5)  # past the prompt's retrieval debounce
+        hint = str(app.query_one("#insights-hint").render())
+        assert "Type a task" not in hint
+        assert "Nothing relevant enough" in hint and "held back" in hint

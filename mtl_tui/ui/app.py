@@ -363,6 +363,8 @@ class MtlApp(App[None]):
 
     def _retrieve_now(self) -> None:
         text = self.query_one(PromptArea).text.strip()
+        if self.running:  # the panel shows the run's own retrieval; the prompt was cleared
+            return
         if not self.memory_ready or self.session is None or self.session.store is None:
             return
         if not text:
@@ -450,6 +452,8 @@ class MtlApp(App[None]):
             return
         panel = self.query_one(InsightsPanel)
         prompt = self.query_one(PromptArea)
+        if self._retrieve_timer is not None:
+            self._retrieve_timer.stop()
         prompt.text = ""
         conversation.add_task(text)
         current = panel.query_text == text
