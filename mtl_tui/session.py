@@ -415,6 +415,8 @@ class Session:
             outcome = "success" if result.returncode == 0 else "failure"
             self.emit(ev.Notice(f"verify `{verify}` exited {result.returncode}: {outcome}"))
             return outcome, "verify"
+        if record.status == "model_error" and not record.steps:
+            return "failure", "status"  # the model never answered: nothing to ask about
         if verdict is not None and (answer := verdict()) in ("success", "failure"):
             return answer, "user"
         if self.cancel.is_set():  # the user interrupted instead of answering: no judge

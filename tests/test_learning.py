@@ -405,3 +405,19 @@ def test_a_run_learns_all_or_nothing(store: MemoryStore, monkeypatch: pytest.Mon
     assert store.count() == before + 2 and store.learned_from("codex:s1")
     marked = json.loads(store._meta("learned:codex:s1") or "{}")["ids"]
     assert sorted(marked) == sorted(learned.ids)
+
+
+def test_a_model_that_never_answered_is_a_failure_without_asking(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    asked: list[str] = []
+
+    def verdict() -> str | None:
+        asked.append("asked")
+        return "success"
+
+    session = Session(Settings(), git_repo, model=scripted(), store=store)  # no reply at all
+    summary = session.run("say done", [], [], verdict=verdict, learn=False)
+    assert summary.status == "model_error" and summary.steps == 0
+    assert asked == []  # "did it succeed?" after no answer at all would be a false question
+    assert summary.outcome == "failure" and summary.outcome_source == "status"
