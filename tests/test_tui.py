@@ -182,7 +182,13 @@ async def test_confirm_mode_run_with_verdict_and_review(
         await pilot.press("down", "d")  # discard the second
         await pilot.press("up", "e")  # edit the first
         assert isinstance(app.screen, EditMemoryScreen)
-        app.screen.query_one("#field-title").value = "Run the narrowest failing test twice"
+        title = app.screen.query_one("#field-title")
+        await pilot.pause()
+        assert app.screen.focused is title  # typing goes into the title at once, appended
+        before = title.value
+        await pilot.press(*" now")
+        assert title.value == before + " now"
+        title.value = "Run the narrowest failing test twice"
         await pilot.press("ctrl+s")
         await pilot.press("enter")
         await until(pilot, lambda: app.last_summary is not None)

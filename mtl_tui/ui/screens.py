@@ -181,8 +181,8 @@ class EditMemoryScreen(ModalScreen[Memory | None]):
                 if not isinstance(value, str):
                     continue
                 yield Label(name)
-                if name == "title":
-                    yield Input(value, id=f"field-{name}")
+                if name == "title":  # tab into it keeps the text: typing adds, not replaces
+                    yield Input(value, id=f"field-{name}", select_on_focus=False)
                 else:
                     yield TextArea(
                         value, id=f"field-{name}", soft_wrap=True, show_line_numbers=False
@@ -193,6 +193,11 @@ class EditMemoryScreen(ModalScreen[Memory | None]):
     def on_mount(self) -> None:
         for area in self.query(TextArea):
             area.cursor_blink = False
+        first = next(iter(self.query("Input, TextArea")), None)
+        if first is not None:  # typing goes into the first field at once
+            first.focus()
+            if isinstance(first, Input):
+                first.cursor_position = len(first.value)
 
     def action_save(self) -> None:
         fields = dict(self.memory.fields)
