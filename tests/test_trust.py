@@ -57,6 +57,7 @@ def test_a_pack_named_starter_claiming_trust_gets_none(store: MemoryStore, tmp_p
     report = packs.import_pack(store, path)
     memory = store.get(report.added[0])
     assert memory.origin == "pack:starter-unverified" and not trust.trusted(memory)
+    assert report.name == "starter-unverified"  # what the import says is what it stored
     assert (memory.outcome, memory.up, memory.uses, memory.wins, memory.support) == (
         "unknown", 0, 0, 0, 1
     )  # fmt: skip

@@ -410,12 +410,15 @@ def import_pack(
     results: list[AddResult] = store.add_many(
         memories, progress=progress, vectors=vectors, dry_run=dry_run
     )
+    trusted_count = sum(m.origin == trust.STARTER_ORIGIN for m in memories)
+    if name.lower() in trust.RESERVED_NAMES and trusted_count < len(memories):
+        name = f"{name}-unverified"  # as its items' origin says (trust.import_origin)
     report = ImportReport(
         name=name,
         reembedded=not reuse,
         dry_run=dry_run,
         suspicious=suspicious,
-        trusted=sum(m.origin == trust.STARTER_ORIGIN for m in memories),
+        trusted=trusted_count,
     )
     for item, result in zip(pack.items, results, strict=True):
         if result.created:
