@@ -164,7 +164,18 @@ def test_small_approval_destructive_in_auto_mode(
     snap_compare, git_repo: Path, pool: list[int], tmp_path: Path
 ) -> None:
     app = small_run(git_repo, tmp_path, [bash("ls src"), bash("rm -rf src", "Start over.")])
-    assert snap_compare(app, terminal_size=SMALL, run_before=lambda p: _to_approval(p, "Y"))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _to_approval(pilot, "Y")
+
+        def destructive_asked() -> bool:  # not the first step's bar, still on its way out
+            asking = bar(pilot.app, ApprovalBar)  # type: ignore[arg-type]
+            return asking is not None and asking.command == "rm -rf src"  # type: ignore[attr-defined]
+
+        await until(pilot, destructive_asked)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
 
 
 def test_small_reason(snap_compare, git_repo: Path, pool: list[int], tmp_path: Path) -> None:

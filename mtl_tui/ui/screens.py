@@ -153,7 +153,9 @@ class ExportScreen(ModalScreen[dict[str, object] | None]):
         with Vertical(classes="dialog small"):
             yield Label("Export an insight pack", classes="dialog-title")
             yield Static(self.count_hint, classes="dim")
-            yield Input(str(self.default_path), id="export-path")
+            path = Input(str(self.default_path), id="export-path")
+            path.cursor_blink = False
+            yield path
             yield Select([(k, k) for k in KINDS], value="insight", allow_blank=True,
                          prompt="any kind", id="export-kind")  # fmt: skip
             yield Static("enter exports · esc cancels", classes="dim")
@@ -191,8 +193,8 @@ class EditMemoryScreen(ModalScreen[Memory | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        for area in self.query(TextArea):
-            area.cursor_blink = False
+        for area in self.query("TextArea, Input"):
+            area.cursor_blink = False  # type: ignore[attr-defined]
         first = next(iter(self.query("Input, TextArea")), None)
         if first is not None:  # typing goes into the first field at once
             first.focus()
@@ -246,7 +248,9 @@ class MemoryBrowser(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Label("Memories", classes="dialog-title")
         with Horizontal(id="browser-filters"):
-            yield Input(placeholder="search by meaning… (enter)", id="browser-search")
+            search = Input(placeholder="search by meaning… (enter)", id="browser-search")
+            search.cursor_blink = False  # a steady cursor: the screen is the same when captured
+            yield search
             yield Select([(k, k) for k in KINDS], prompt="any kind", id="browser-kind")
             yield Select([(lang, lang) for lang in self.languages], prompt="any language",
                          id="browser-lang")  # fmt: skip
