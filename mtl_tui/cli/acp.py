@@ -63,7 +63,7 @@ def open_pool(cfg: Settings) -> MemoryStore:
     from mtl_tui.memory.store import MemoryStore
 
     embedder = make_embedder(cfg.embedding_model, notice)
-    store = MemoryStore.open(embedder=embedder)
+    store = MemoryStore.open(embedder=embedder, notice=notice)
     try:
         embedder.load()
     except BaseException:

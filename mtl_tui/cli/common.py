@@ -49,7 +49,7 @@ def open_store(cfg: Settings | None = None, embed: bool = False) -> Iterator[Mem
     (refused early, before the model loads, if the pool was built with another)."""
     cfg = cfg or settings()
     embedder = embedder_for(cfg.embedding_model, notice) if embed else None
-    store = MemoryStore.open(embedder=embedder)
+    store = MemoryStore.open(embedder=embedder, notice=notice)
     try:
         if embedder is not None:
             with err.status(f"Loading embedding model {embedder.name}…"):

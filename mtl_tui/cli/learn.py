@@ -204,13 +204,14 @@ def learn_from(
 ) -> list[dict[str, object]]:
     from mtl_tui import events as ev
     from mtl_tui.agent.model import model_for
+    from mtl_tui.cli.common import notice as pool_notice
     from mtl_tui.cli.common import open_store, progress_bar
     from mtl_tui.memory.distill import judge
     from mtl_tui.memory.store import MemoryStore
     from mtl_tui.session import learn
 
     unique = list({h.key: h for h in histories}.values())
-    pool = MemoryStore.open()
+    pool = MemoryStore.open(notice=pool_notice)
     try:
         done = {h.key for h in unique if pool.learned_from(h.key)}
     finally:

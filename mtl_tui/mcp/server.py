@@ -62,7 +62,7 @@ class Pool:
     def __init__(self, settings: Settings) -> None:
         # Notices (e.g. preparing the fast model once) go to stderr: stdout is the protocol.
         self.embedder = make_embedder(settings.embedding_model, _to_stderr)
-        self.store = MemoryStore.open(embedder=self.embedder)
+        self.store = MemoryStore.open(embedder=self.embedder, notice=_to_stderr)
         self._lock = threading.Lock()
         self._loading = threading.Thread(target=self._load, name="mtl-embedder", daemon=True)
         self._load_error: MtlError | None = None

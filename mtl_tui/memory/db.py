@@ -21,6 +21,10 @@ from typing import Any
 from mtl_tui.errors import PoolError
 
 BUSY_TIMEOUT_MS = 15_000
+# A schema upgrade of a pool this large takes seconds (step 6 rebuilds the memories table:
+# 100,000 memories, 1.3 s of CPU, tests/bench_migration.py): the face is told first.
+MIGRATION_NOTICE_AT = 10_000
+Notice = Callable[[str], None]
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -109,8 +113,9 @@ def _looks_like_sqlite(path: Path) -> bool:
     return head == _SQLITE_MAGIC or head == b""
 
 
-def connect(path: Path, driver: str | None = None) -> Database:
-    """Open (creating if needed) the pool at `path` with sqlite-vec loaded and migrated."""
+def connect(path: Path, driver: str | None = None, notice: Notice | None = None) -> Database:
+    """Open (creating if needed) the pool at `path` with sqlite-vec loaded and migrated;
+    `notice` hears of a migration that will take a while."""
     module, name = choose_driver(driver)
     if path.exists():
         if path.is_dir():
@@ -140,7 +145,7 @@ def connect(path: Path, driver: str | None = None) -> Database:
         conn.execute("PRAGMA foreign_keys = ON")
         sqlite_version = conn.execute("SELECT sqlite_version()").fetchone()[0]
         db = Database(conn, path, name, vec_version, sqlite_version)
-        migrate(db)
+        migrate(db, notice)
     except PoolError:
         conn.close()
         raise
@@ -353,11 +358,101 @@ def _v5_scopes_and_evidence(conn: Any) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_v1, _v2, _v3, _v4, _v5_scopes_and_evidence]
+# The memories table as step 6 leaves it: the columns of steps 1, 2 and 5 in their order,
+# the id now AUTOINCREMENT.
+_MEMORIES_V6 = """
+CREATE TABLE memories_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('insight', 'summary', 'workflow', 'trajectory')),
+    fields TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    languages TEXT NOT NULL DEFAULT '[]',
+    repo TEXT,
+    model TEXT,
+    outcome TEXT NOT NULL DEFAULT 'unknown'
+        CHECK (outcome IN ('success', 'failure', 'unknown')),
+    origin TEXT NOT NULL DEFAULT 'manual',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    up INTEGER NOT NULL DEFAULT 0,
+    down INTEGER NOT NULL DEFAULT 0,
+    uses INTEGER NOT NULL DEFAULT 0,
+    wins INTEGER NOT NULL DEFAULT 0,
+    support INTEGER NOT NULL DEFAULT 1,
+    rejects INTEGER NOT NULL DEFAULT 0,
+    scope TEXT NOT NULL DEFAULT 'global' CHECK (scope IN ('global', 'project')),
+    repo_key TEXT,
+    last_retrieved_at TEXT,
+    last_accepted_at TEXT,
+    last_helpful_at TEXT
+)"""
+_MEMORY_COLUMNS_V6 = (
+    "id, kind, fields, content_hash, tags, languages, repo, model, outcome, origin, "
+    "created_at, updated_at, up, down, uses, wins, support, rejects, scope, repo_key, "
+    "last_retrieved_at, last_accepted_at, last_helpful_at"
+)
+
+
+def highest_memory_id(conn: Any) -> int:
+    """The highest memory id anything in the pool still names: a memory, a vector, a
+    full-text row, a link, a use, or a session's learned mark (kept after deletes)."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    queries = [
+        "SELECT max(id) FROM memories",
+        "SELECT max(memory_id) FROM memory_uses",
+        "SELECT max(rowid) FROM memory_fts",
+        "SELECT max(max(coalesce(src, 0)), max(coalesce(dst, 0))) FROM memory_links",
+        "SELECT max(memory_id) FROM memory_vec",
+        "SELECT max(memory_id) FROM memory_dedup_vec",
+    ]
+    high = 0
+    for query in queries:
+        table = query.rsplit(" ", 1)[1]
+        if table in names:
+            high = max(high, int(conn.execute(query).fetchone()[0] or 0))
+    for (value,) in conn.execute("SELECT value FROM meta WHERE key LIKE 'learned:%'"):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            ids = json.loads(value).get("ids", [])
+            high = max([high, *(int(i) for i in ids if isinstance(i, int))])
+    return high
+
+
+def _v6_ids_never_reused(conn: Any) -> None:
+    """A memory id is never handed out again after a delete, so "#N" in links, history,
+    votes, a user's notes or an exported reference always names the same lesson.
+
+    SQLite reuses the highest rowid of an INTEGER PRIMARY KEY; AUTOINCREMENT does not.
+    The table is rebuilt with it (SQLite's documented twelve-step rebuild: migrate() has
+    foreign keys off, so dropping the old table cascades to nothing) keeping every row
+    and id; vectors, full text, links and uses are keyed by id and stay as they are. The
+    sequence starts at the highest id anything in the pool still names."""
+    high = highest_memory_id(conn)
+    conn.execute(_MEMORIES_V6)
+    conn.execute(
+        f"INSERT INTO memories_v6 ({_MEMORY_COLUMNS_V6}) "
+        f"SELECT {_MEMORY_COLUMNS_V6} FROM memories ORDER BY id"
+    )
+    conn.execute("DROP TABLE memories")
+    conn.execute("ALTER TABLE memories_v6 RENAME TO memories")
+    conn.execute("CREATE UNIQUE INDEX memories_content ON memories (kind, content_hash)")
+    conn.execute("CREATE INDEX memories_scope ON memories (scope, repo_key)")
+    conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('memories', 'memories_v6')")
+    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('memories', ?)", (high,))
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5_scopes_and_evidence,
+    _v6_ids_never_reused,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(db: Database) -> None:
+def migrate(db: Database, notice: Notice | None = None) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise PoolError(
@@ -366,9 +461,29 @@ def migrate(db: Database) -> None:
         )
     if version == SCHEMA_VERSION:
         return
-    with db.write() as conn:
-        # Re-read inside the lock: another process may have migrated meanwhile.
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for step in range(version, SCHEMA_VERSION):
-            MIGRATIONS[step](conn)
-            conn.execute(f"PRAGMA user_version = {step + 1}")
+    if notice is not None and version > 0:
+        count = db.execute("SELECT count(*) FROM memories").fetchone()[0]
+        if count >= MIGRATION_NOTICE_AT:
+            notice(
+                f"Upgrading the memory pool ({count:,} memories, schema {version} → "
+                f"{SCHEMA_VERSION}): a few seconds, once; interrupting it leaves the pool as it was"
+            )
+    # Foreign keys off while tables are rebuilt (step 6): dropping a parent table would
+    # otherwise cascade its deletes to every child row. The pragma only takes effect
+    # outside a transaction; the check before committing proves nothing dangles.
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.write() as conn:
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step](conn)
+                conn.execute(f"PRAGMA user_version = {step + 1}")
+            dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if dangling:
+                raise PoolError(
+                    f"memory pool {db.path} could not be upgraded: {len(dangling)} rows "
+                    f"name a missing memory (first in {dangling[0][0]}); it was left as it was"
+                )
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")

@@ -175,8 +175,10 @@ class MemoryStore:
         path: Path | None = None,
         embedder: Embedder | None = None,
         driver: str | None = None,
+        notice: dbmod.Notice | None = None,
     ) -> MemoryStore:
-        store = cls(dbmod.connect(path or paths.pool_file(), driver), embedder)
+        """`notice`: told of a schema upgrade that takes a while (see db.migrate)."""
+        store = cls(dbmod.connect(path or paths.pool_file(), driver, notice), embedder)
         if embedder is not None:
             store.check_embedder(embedder.name)
         return store

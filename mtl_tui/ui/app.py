@@ -245,7 +245,9 @@ class MtlApp(App[None]):
                     self.notify, "memory off for this repository (git config mtl.memory off)"
                 )
             else:
-                store = MemoryStore.open()
+                store = MemoryStore.open(
+                    notice=lambda message: self._from_loader(self.notify, message)
+                )
                 count = store.count()
                 self._from_loader(self._set_status, pool=count)
                 if packs.should_offer_starter(store):
