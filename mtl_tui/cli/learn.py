@@ -88,12 +88,22 @@ def learn_cmd(
 
     Lists what it found (date, project, size), says how many model calls it will make and
     asks first (unless --yes). A session already learned from is never learned again.
-    Everything read is scrubbed of secrets and paths before any model sees it."""
+    Everything read is scrubbed of secrets and paths before any model sees it.
+    What is learned belongs to the repository you run this in, as a run's lessons do:
+    with `git config mtl.memory project` it is stored scoped to it; with `off` nothing
+    is learned."""
     from mtl_tui.config import load_settings
+    from mtl_tui.session import view_for
 
     if not paths and source is None:
         raise MtlError("give trajectory files, or --from claude-code|codex")
     cfg = load_settings({"model": model, "api_base": api_base})
+    _, policy, identity = view_for(Path.cwd(), cfg)
+    if policy == "off":
+        raise MtlError(
+            "memory is off for this repository (git config mtl.memory off): nothing is "
+            "learned here; run `mtl learn` in another directory"
+        )
     kinds = [k.value for k in kind] if kind else list(cfg.memory.distill_kinds)
     options = Options(
         kinds=kinds,
@@ -102,6 +112,8 @@ def learn_cmd(
         languages=lang or [],
         as_json=as_json,
         yes=yes or source is None,  # named files are the confirmation
+        repo_key=identity.key,
+        project_only=policy == "project",
     )
     histories = [_load(path) for path in paths or []]  # every file checked before any call
     if source is not None:
@@ -117,6 +129,8 @@ class Options:
     languages: list[str] | None = None
     as_json: bool = False
     yes: bool = False
+    repo_key: str | None = None  # the repository learning here (repo/identity.py)
+    project_only: bool = False  # its `mtl.memory project`: all learned stays scoped
 
 
 def _load(path: Path) -> History:
@@ -241,6 +255,7 @@ def learn_from(
             record = history.record
             record.repo = options.repo or record.repo
             record.languages = options.languages or record.languages
+            record.repo_key, record.project_only = options.repo_key, options.project_only
             cost = 0.0
             if options.outcome:
                 record.outcome, source = options.outcome, "given"
