@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from acp import PROTOCOL_VERSION, spawn_agent_process, text_block
 
 from mtl_tui import paths
+from mtl_tui.config import save_setting
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.repo.identity import identify
-from tests.conftest import git, script_file
+from tests.conftest import DONE, git, insight, script_file
+from tests.openai_server import FakeOpenAI, reply
+from tests.test_acp import MODEL, RecordingClient, text_of
 from tests.test_histories import _home_with_sessions
-from tests.test_learning import insights_reply
+from tests.test_learning import LESSON, insights_reply
 from tests.test_pool_health import PROJECT_LESSON, a_repo, mtl_in, pool_bytes
 
 GLOBAL_LESSON = {
@@ -72,3 +81,95 @@ def test_learn_from_refuses_in_an_opted_out_repository(tmp_path: Path) -> None:
     assert len(lines) == 1 and "memory is off for this repository" in lines[0], stderr
     assert pool_bytes() == before
     assert paths.pool_file().exists()
+
+
+# -- ACP: the real agent process driven by the ACP SDK's client ------------------------------
+
+
+def open_files(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            found.add(os.readlink(fd))
+    return found
+
+
+async def acp_turns(
+    repo: Path, server: FakeOpenAI, tasks: list[str], tmp_path: Path
+) -> tuple[list[Any], list[str], set[str]]:
+    """Each task as one prompt turn of one session in `repo` (verify: `true`): the turns'
+    summaries, the text the client was told in each, and the files the agent held open."""
+    client = RecordingClient()
+    env = {**os.environ, "OPENAI_API_KEY": "", "PYTHONUNBUFFERED": "1"}
+    summaries: list[Any] = []
+    said: list[str] = []
+    with (tmp_path / "acp-stderr.log").open("wb") as err:
+        async with spawn_agent_process(
+            client, sys.executable, "-m", "mtl_tui", "acp", "--model", MODEL,
+            "--api-base", server.base_url, "--yes",
+            env=env, cwd=repo, transport_kwargs={"stderr": err},
+        ) as (conn, process):  # fmt: skip
+            await conn.initialize(protocol_version=PROTOCOL_VERSION)
+            session = await conn.new_session(cwd=str(repo), mcp_servers=[], mtl={"verify": "true"})
+            for task in tasks:
+                start = len(client.updates)
+                done = await conn.prompt(session_id=session.session_id, prompt=[text_block(task)])
+                summaries.append(done.field_meta["mtl"]["summary"])
+                said.append(text_of(client.since(start)))
+            held = open_files(process.pid)
+            await conn.close()
+        await asyncio.wait_for(process.wait(), 30)
+    return summaries, said, held
+
+
+@pytest.mark.slow
+async def test_acp_in_an_opted_out_repository_never_opens_the_pool(
+    git_repo: Path, fake_openai: FakeOpenAI, store: MemoryStore, tmp_path: Path
+) -> None:
+    store.add(insight("Append to files with >> so existing content survives", ["shell"]))
+    store.close()
+    save_setting("memory.floor", -1.0)
+    git(git_repo, "config", "mtl.memory", "off")
+    before = pool_bytes()
+    fake_openai.plans = [reply(DONE), reply(DONE), reply(insights_reply(LESSON))]
+    summaries, said, held = await acp_turns(
+        git_repo, fake_openai, ["append a line to the notes file", "check the notes"], tmp_path
+    )
+    assert [s["retrieved"] for s in summaries] == [[], []]
+    assert [s["learned"] for s in summaries] == [[], []]
+    assert summaries[0]["outcome"] == "success"  # a success would have been learned from
+    assert "Memory is off for this repository" in said[0]
+    assert "Memory is off" not in said[1]  # said once
+    assert "Memory items" not in fake_openai.system_prompts()[0]
+    assert len(fake_openai.requests) == 2  # one per turn: no distillation call
+    assert not any(name.startswith(str(paths.pool_file())) for name in held)
+    assert pool_bytes() == before
+
+
+@pytest.mark.slow
+async def test_acp_in_a_project_only_repository_sees_and_keeps_its_own(
+    tmp_path: Path, fake_openai: FakeOpenAI, store: MemoryStore
+) -> None:
+    alpha, beta = a_repo(tmp_path, "alpha"), a_repo(tmp_path, "beta")
+    git(alpha, "config", "mtl.memory", "project")
+    shared = store.add(insight("Run the whole test suite before committing a change")).id
+    ids = {}
+    for repo in (alpha, beta):
+        own = insight(f"Run make check in {repo.name} before committing")
+        own.scope, own.repo_key = "project", identify(repo).key
+        ids[repo.name] = store.add(own).id
+    store.close()
+    save_setting("memory.floor", -1.0)
+    fake_openai.plans = [reply(DONE), reply(insights_reply(GLOBAL_LESSON))]
+    [summary], _, held = await acp_turns(
+        alpha, fake_openai, ["commit after running the checks"], tmp_path
+    )
+    assert summary["retrieved"] == [ids["alpha"]]  # not the global one, not beta's
+    assert shared not in summary["retrieved"]
+    assert any(name == str(paths.pool_file()) for name in held)  # memory on: pool opened
+    pool = MemoryStore.open()
+    try:
+        [learned] = [pool.get(i) for i in summary["learned"]]
+    finally:
+        pool.close()
+    assert (learned.scope, learned.repo_key) == ("project", identify(alpha).key)

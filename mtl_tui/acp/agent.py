@@ -46,7 +46,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.scrub import describe_exception, safe_message
-from mtl_tui.session import RunSummary, Session
+from mtl_tui.session import RunSummary, Session, pool_policy
 
 log = logging.getLogger("mtl.acp")
 
@@ -64,6 +64,12 @@ COMMANDS = [
         ),
     )
 ]
+
+
+MEMORY_OFF = (
+    "Memory is off for this repository (git config mtl.memory off): no lesson is retrieved "
+    "or learned here, and the memory pool is not opened.\n\n"
+)
 
 
 def starter_hint() -> str:
@@ -188,8 +194,10 @@ class MtlAgent:
     # -- the protocol -----------------------------------------------------------------------
 
     async def initialize(self, protocol_version: int, **_: Any) -> InitializeResponse:
-        if self.options.memory or self.options.learn:
-            self._pool()
+        if (self.options.memory or self.options.learn) and await asyncio.to_thread(
+            _pool_allowed, Path.cwd()
+        ):
+            self._pool()  # started early: clients mostly start the agent in the project
         model = self.settings.model or ""
         if model and not model.startswith(SCRIPTED_PREFIX):  # litellm takes seconds too
             self._keep(asyncio.ensure_future(asyncio.to_thread(import_litellm)))
@@ -220,6 +228,8 @@ class MtlAgent:
             Session, self.settings, path, emit=state.emit, approver=state.approve
         )
         self.sessions[state.id] = state
+        if (options.memory or options.learn) and state.core.policy != "off":
+            self._pool()
         self._keep(asyncio.ensure_future(self._announce(state)))
         return NewSessionResponse(
             session_id=state.id,
@@ -297,7 +307,11 @@ class MtlAgent:
     async def _run(self, state: AcpSession, text: str) -> RunSummary:
         core = state.core
         assert core is not None
-        if state.options.memory or state.options.learn:
+        if core.policy == "off":  # `git config mtl.memory off`: the pool stays closed
+            if not state.told_memory_off:
+                state.say(MEMORY_OFF)
+                state.told_memory_off = True
+        elif state.options.memory or state.options.learn:
             if not self._pool().done():
                 state.think("Loading the memory pool and its embedding model…\n")
             store, problem = await self._pool()
@@ -334,3 +348,12 @@ class MtlAgent:
         )
         undo = {"done": True, "restored": result.restored, "removed": result.removed}
         return "end_turn", {"undo": undo}
+
+
+def _pool_allowed(cwd: Path) -> bool:
+    """False where `git config mtl.memory off` keeps the pool closed (or the setting is
+    unreadable: the session started there says why)."""
+    try:
+        return pool_policy(cwd) != "off"
+    except MtlError:
+        return False

@@ -52,6 +52,7 @@ class AcpSession:
         self.core: Session | None = None
         self.turn: Turn | None = None
         self.turns = itertools.count(1)
+        self.told_memory_off = False  # said once per session
 
     # -- called on the worker thread ------------------------------------------------------
 
