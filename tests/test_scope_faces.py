@@ -8,11 +8,15 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from acp import PROTOCOL_VERSION, spawn_agent_process, text_block
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from mtl_tui import paths
 from mtl_tui.config import save_setting
@@ -23,6 +27,7 @@ from tests.openai_server import FakeOpenAI, reply
 from tests.test_acp import MODEL, RecordingClient, text_of
 from tests.test_histories import _home_with_sessions
 from tests.test_learning import LESSON, insights_reply
+from tests.test_mcp import ROOT, call, error_of
 from tests.test_pool_health import PROJECT_LESSON, a_repo, mtl_in, pool_bytes
 
 GLOBAL_LESSON = {
@@ -173,3 +178,60 @@ async def test_acp_in_a_project_only_repository_sees_and_keeps_its_own(
     finally:
         pool.close()
     assert (learned.scope, learned.repo_key) == ("project", identify(alpha).key)
+
+
+# -- MCP: the real server in a child process, driven by the MCP SDK's stdio client ------------
+
+
+@asynccontextmanager
+async def mcp_in(repo: Path) -> AsyncIterator[ClientSession]:
+    """The MCP server started by a client in `repo` (as Claude Code starts it in a project)."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mtl_tui", "mcp"],
+        env={"PYTHONPATH": str(ROOT), "MTL_HOME": os.environ["MTL_HOME"]},
+        cwd=str(repo),
+    )
+    with open(os.devnull, "w") as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+
+
+@pytest.mark.slow
+async def test_mcp_shows_a_project_memory_only_in_its_own_repository(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    alpha, beta = a_repo(tmp_path, "alpha"), a_repo(tmp_path, "beta")
+    shared = store.add(insight("Run the whole test suite before committing a change")).id
+    own = insight("Run make check in this repository before committing")
+    own.scope, own.repo_key = "project", identify(alpha).key
+    mine = store.add(own).id
+    store.close()
+    save_setting("memory.floor", -1.0)
+    task = "commit after running the checks"
+
+    async with mcp_in(beta) as session:
+        found = await call(session, "search", task=task, top_k=5)
+        assert [r["id"] for r in found["results"]] == [shared]
+    async with mcp_in(alpha) as session:
+        found = await call(session, "search", task=task, top_k=5)
+        assert sorted(r["id"] for r in found["results"]) == sorted([shared, mine])
+
+    git(beta, "config", "mtl.memory", "off")
+    before = pool_bytes()
+    async with mcp_in(beta) as session:
+        for tool, arguments in [
+            ("search", {"task": task}),
+            ("show", {"memory_id": shared}),
+            ("rate", {"memory_id": shared, "direction": "up"}),
+            ("add", {"title": "A lesson", "description": "One.", "content": "Two."}),
+            ("report_outcome", {"used_ids": [shared], "outcome": "success"}),
+        ]:
+            message = await error_of(session, tool, **arguments)
+            assert "memory is off for this repository" in message, (tool, message)
+            assert "git config mtl.memory off" in message
+    assert pool_bytes() == before

@@ -95,6 +95,25 @@ class Pool:
         self.store.close()
 
 
+class ClosedPool:
+    """The pool where `git config mtl.memory off` keeps it closed: every tool refuses."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def call(self, fn: Callable[[MemoryStore], T], needs_model: bool = False) -> T:
+        raise ToolError(self.reason)
+
+    def close(self) -> None:
+        pass
+
+
+MEMORY_OFF = (
+    "memory is off for this repository (git config mtl.memory off): mtl reads and writes "
+    "nothing in the pool here"
+)
+
+
 def client_name(ctx: Context) -> str:
     """The calling client's name from its initialize request, made safe for `origin`."""
     try:
@@ -105,12 +124,17 @@ def client_name(ctx: Context) -> str:
     return safe_name(name or "client")
 
 
-def build_server(settings: Settings) -> tuple[MCPServer, Pool]:
-    # the repository the client started the server in: its scopes and its setting
+def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
+    # the repository the client started the server in: its scopes and its setting. With
+    # `off` the server still starts (a client shows a server that fails to start with no
+    # reason) but never opens the pool, and each tool call says why it refuses.
     view, policy, _ = view_for(Path.cwd(), settings)
+    pool: Pool | ClosedPool
     if policy == "off":
-        raise MtlError("memory is off for this repository (git config mtl.memory off)")
-    pool = Pool(settings)
+        _to_stderr(MEMORY_OFF)
+        pool = ClosedPool(MEMORY_OFF)
+    else:
+        pool = Pool(settings)
     top_k_default = settings.memory.top_k or 3
     server = MCPServer(
         name="mtl",
