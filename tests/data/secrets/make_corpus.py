@@ -3,7 +3,8 @@
     python tests/data/secrets/make_corpus.py
 
 Writes secrets-tune.jsonl and secrets-report.jsonl (same formats, different random bodies
-and contexts; thresholds are tuned on the first, figures reported on the second). Each
+and contexts, and a few shapes of each split's own; thresholds are tuned on the first,
+figures reported on the second). Each
 line: {"provider", "format", "source", "text", "secret"}: `secret` is the part of `text`
 that must not survive scrubbing.
 
@@ -56,11 +57,20 @@ def _encoded(kind: str, n: int, rng: random.Random) -> str:
     return "\n".join(flat[i : i + 76] for i in range(0, len(flat), 76))
 
 
+# `{p:N}`: a password a person picked (a word and digits, N characters at least), the kind
+# written in chat and tickets ("login: admin / hunter2").
+_PICKED_WORDS = ["hunter", "dragon", "sunshine", "monkey", "shadow", "falcon", "summer",
+                 "winter", "letmein", "trustno"]  # fmt: skip
+
+
 def fill(template: str, rng: random.Random) -> str:
     def one(match: re.Match[str]) -> str:
         kind, n = match.group(1), match.group(2)
         if kind in ("basic", "pem64"):
             return _encoded(kind, int(n), rng)
+        if kind == "p":
+            word = rng.choice(_PICKED_WORDS)
+            return word + "".join(rng.choice(string.digits) for _ in range(max(1, int(n) - len(word))))
         if kind == "uuid":
             return "-".join(
                 "".join(rng.choice(_CHARSETS["h"]) for _ in range(k)) for k in (8, 4, 4, 4, 12)
@@ -503,6 +513,24 @@ SHAPED: list[tuple[str, str, str]] = [
     ("windows-net-use", "net use \\\\fs\\share /user:admin {a:14}", "learn.microsoft.com net use"),
 ]
 
+# Shapes in one split only. TUNE_ONLY: the prose forms missed in round 3 ("login: admin /
+# pw", "user admin password pw"), which the rule was written against. REPORT_ONLY: written
+# before the rule was run on anything, never tuned on.
+TUNE_ONLY: list[tuple[str, str, str]] = [
+    ("prose-login-slash", "login: admin / {p:7}", "issue 12 closing note: the prose form missed"),
+    ("prose-user-password", "user admin password {p:7}", "issue 12 closing note"),
+    ("prose-login-slash-random", "login: deploy / {a:12}", "chat and ticket prose"),
+    ("prose-user-password-random", "user ci password {a:14}", "chat and ticket prose"),
+    ("prose-username-pass", "username: backup pass: {p:9}", "chat and ticket prose"),
+    ("prose-creds-slash", "creds for the test db are app / {p:8}", "chat and ticket prose"),
+]
+REPORT_ONLY: list[tuple[str, str, str]] = [
+    ("prose-sign-in-slash", "sign in to the dashboard as reviewer / {p:8}", "chat and ticket prose"),
+    ("prose-account-passphrase", "account ops, passphrase {a:16}", "chat and ticket prose"),
+    ("prose-username-with-password", "the box takes username jenkins with password {p:9} over ssh",
+     "chat and ticket prose"),
+]
+
 # fmt: on
 
 # How a token appears in the wild; NAME is its usual variable.
@@ -531,7 +559,7 @@ def _prefixed(template: str) -> bool:
     )
 
 
-def build(seed: int) -> list[dict[str, str]]:
+def build(seed: int, only: list[tuple[str, str, str]] | None = None) -> list[dict[str, str]]:
     rng = random.Random(seed)
     rows: list[dict[str, str]] = []
     for provider, template, name, source in TOKENS:
@@ -542,7 +570,7 @@ def build(seed: int) -> list[dict[str, str]]:
             text = context.format(NAME=name, name=name.lower(), s=secret)
             rows.append({"provider": provider, "format": template, "source": source,
                          "text": text, "secret": secret})  # fmt: skip
-    for provider, template, source in SHAPED:
+    for provider, template, source in SHAPED + (only or []):
         marker = "\n"
         rng_state = rng.getstate()
         text = fill(template, rng)
@@ -557,8 +585,8 @@ def build(seed: int) -> list[dict[str, str]]:
 
 
 def main() -> None:
-    for name, seed in (("tune", 1), ("report", 2)):
-        rows = build(seed)
+    for name, seed, only in (("tune", 1, TUNE_ONLY), ("report", 2, REPORT_ONLY)):
+        rows = build(seed, only)
         path = HERE / f"secrets-{name}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         providers = {r["provider"] for r in rows}
