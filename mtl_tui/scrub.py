@@ -56,6 +56,7 @@ _TRIGGERS = (
     "dsn", "cookie", "sig=", "://", "-----begin", "private-", " -p", " -u", " -a", " -k",
     " -w", " -n", "-user", "/user:", "login", "identified", "hooks.", "webhook", "redis-cli",
     "openssl", "sudo", "@tcp(", "@unix(", "@udp(",
+    "user", "log in", "log-in", "sign in", "sign-in", "signed in", "account",  # prose pairs
 )  # fmt: skip
 _LONG_WORD = 16
 
@@ -210,6 +211,22 @@ def _plausible(value: str, text: str, end: int) -> bool:
     return quoted or not (bare.isalpha() and bare.islower() and prose)  # "password: never do"
 
 
+_VERSION = re.compile(r"v?\d+(?:\.\d+)+")
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_PICKED_MARK = re.compile(r"\d|[!@#$%^&*+=~?]|[a-z][A-Z]")
+
+
+def _picked_password(value: str) -> bool:
+    """After a user name in prose: a value someone picked as a password (a digit, a
+    symbol or a case change in it), not a word of the sentence, a path, a version, an
+    address or a placeholder: "hunter2" is, "policy", "root" and "v1.2" are not."""
+    if value.lower() in rules.NOT_SECRET_VALUES or rules.INDIRECT_VALUE.match(value):
+        return False
+    if _path_like(value) or _VERSION.fullmatch(value) or _EMAIL.fullmatch(value):
+        return False
+    return bool(_PICKED_MARK.search(value))
+
+
 def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
     lowered = text.lower()
     for pattern in (*rules.CLI_PATTERNS, *rules.COMMAND_PATTERNS):
@@ -231,6 +248,10 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
     for pattern in (rules.PROSE_PASSWORD, rules.GO_DSN):
         for match in pattern.finditer(text):
             if _looks_random(match.group("s"), 3.0, 8, mixed_case=True):
+                yield match.span("s")
+    if any(word in lowered for word in rules.PAIR_WORDS):
+        for match in rules.PROSE_PAIR.finditer(text):
+            if _picked_password(match.group("s")):
                 yield match.span("s")
     for match in rules.USER_FLAG.finditer(text):
         user, password = match.group("user"), match.group("pw")

@@ -212,6 +212,25 @@ XML_ELEMENT = re.compile(
 )
 # prose: "user admin, password Xy7…", "passphrase: …" without a separator
 PROSE_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|passphrase|pwd)\s+(?P<s>[^\s,;.]{8,})")
+# prose credential pairs: a user word, the name, then a password word or a slash, then the
+# password: "login: admin / hunter2", "user admin password hunter2", "username: ci, pass:
+# …", "log in as ops / …", "creds for the test db are app / …". The value must look picked
+# (scrub.py, _picked_password), so "user admin password policy" and "log in as admin /
+# root" stay prose.
+_PAIR_USER = (
+    r"(?:user(?:[\s_-]?name)?|login|log[\s-]?in\s+as|sign(?:ed)?[\s-]?in\s+as|account"
+    r"|creds?\b[^\n/:]{0,40}?\b(?:are|is))"
+)
+PROSE_PAIR = re.compile(
+    rf"(?i)(?<![\w/.\-]){_PAIR_USER}(?:[^\S\n]*[:=][^\S\n]*|[^\S\n]+)"
+    r"(?P<user>[\w.@+\-]{1,64}?)[^\S\n]*"
+    r"(?:[,;][^\S\n]*|(?:and|with)[^\S\n]+)?"
+    r"(?:/(?=[^\S\n])|(?<=[^\S\n])/|(?<=[^\S\n,;])(?:password|passwd|passphrase|pass|pwd|pw)"
+    r"(?:[^\S\n]*[:=][^\S\n]*|[^\S\n]+))"
+    r"[^\S\n]*(?P<s>[^\s,;\"'`]{3,63}[^\s,;\"'`.!?)])(?=[\s,;.!?)\"'`]|$)"
+)
+PAIR_WORDS = ("user", "login", "log in", "log-in", "sign in", "sign-in", "signed in", "account",
+              "cred")  # fmt: skip
 # Go's MySQL driver DSN: user:password@tcp(host:port)/db
 GO_DSN = re.compile(r"(?<![\w/:@.\-])[\w.\-]+:(?P<s>[^\s@/:\"']{4,})@(?:tcp|unix|udp)\(")
 

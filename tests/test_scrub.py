@@ -93,6 +93,11 @@ def test_the_corpora_are_big_enough() -> None:
     assert len(_benign("benign-report.txt")) >= 40
 
 
+# Misses of the report split, left as they are: fixing them would tune on the report.
+# "sign in to the dashboard as reviewer / pw": words between "sign in" and "as".
+KNOWN_REPORT_MISSES = {"prose-sign-in-slash"}
+
+
 @pytest.mark.parametrize("split", ["tune", "report"])
 def test_every_secret_of_the_corpus_is_redacted(split: str) -> None:
     missed = [
@@ -100,7 +105,8 @@ def test_every_secret_of_the_corpus_is_redacted(split: str) -> None:
         for row in _corpus(f"secrets-{split}.jsonl")
         if _leaked(row["secret"], scrub(row["text"]))
     ]
-    assert missed == []
+    known = KNOWN_REPORT_MISSES if split == "report" else set()
+    assert {provider for provider, _ in missed} == known, missed
 
 
 @pytest.mark.parametrize("split", ["tune", "report"])
@@ -314,6 +320,42 @@ def test_credentials_found_by_hunting_are_redacted(text: str) -> None:
     ],
 )
 def test_near_misses_of_the_hunted_rules_stay(text: str) -> None:
+    assert scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("login: admin / hunter2", "hunter2"),
+        ("user admin password hunter2", "hunter2"),
+        ("Log in as ops / Winter2024! and check the queue.", "Winter2024"),
+        ("username: ci, pass: p@ssw0rd", "p@ssw0rd"),
+        ("user=deploy password: 4242-1717", "4242-1717"),
+        ("the creds for staging are app / t0pSecret", "t0pSecret"),
+        ("Signed in as qa / Autumn#77 to reproduce it.", "Autumn#77"),
+    ],
+)
+def test_credential_pairs_in_prose_are_redacted(text: str, secret: str) -> None:
+    cleaned = scrub(text)
+    assert secret not in cleaned and REDACTED in cleaned
+    assert cleaned.split(REDACTED)[0] == text.split(secret)[0]  # the user name is kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Log in as admin / root only when the task needs it.",
+        "The user admin password policy requires 12 characters.",
+        "user admin password reset emails go to the ops list.",
+        "Set user and password in the environment, not on the command line.",
+        "The user table has login / email2 columns.",
+        "user: bob / bob@example.com is his second address.",
+        "The account owner / admin can change it.",
+        "user admin password v2.1 of the form.",
+        "Check the user/config/v2 endpoint.",
+    ],
+)
+def test_prose_that_only_talks_about_logins_stays(text: str) -> None:
     assert scrub(text) == text
 
 
