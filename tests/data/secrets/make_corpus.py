@@ -70,7 +70,9 @@ def fill(template: str, rng: random.Random) -> str:
             return _encoded(kind, int(n), rng)
         if kind == "p":
             word = rng.choice(_PICKED_WORDS)
-            return word + "".join(rng.choice(string.digits) for _ in range(max(1, int(n) - len(word))))
+            return word + "".join(
+                rng.choice(string.digits) for _ in range(max(1, int(n) - len(word)))
+            )
         if kind == "uuid":
             return "-".join(
                 "".join(rng.choice(_CHARSETS["h"]) for _ in range(k)) for k in (8, 4, 4, 4, 12)
