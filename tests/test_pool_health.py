@@ -150,16 +150,18 @@ def test_prune_lists_each_candidate_with_its_reason(store: MemoryStore) -> None:
     ids = made_up_history(store)
     report = prune.candidates(store, unused_months=6, half_life_days=90)
     found = {c.memory.id: set(c.codes) for c in report.candidates}
+    # "unused" needs 10 runs since the memory was last used: refined, pin and upgrade were
+    # last used on days 37-41 and only 5-9 runs came after them in eight months
     assert found == {
         ids["forgotten"]: {"unused"},
         ids["loser"]: {"unused", "losing"},
         ids["downvoted"]: {"unused", "voted-down"},
-        ids["refined"]: {"unused", "superseded"},
-        ids["pin"]: {"unused", "contradicted"},
-        ids["upgrade"]: {"unused"},
+        ids["refined"]: {"superseded"},
+        ids["pin"]: {"contradicted"},
     }
     reasons = {c.memory.id: c.reasons for c in report.candidates}
-    assert "never used, added 9 months ago" in reasons[ids["forgotten"]]
+    assert "never used, added 9 months ago (17 runs since)" in reasons[ids["forgotten"]]
+    assert "not used for 8 months (11 runs since)" in reasons[ids["loser"]]
     assert any("accepted in 6 finished runs, helped in 1 (" in r for r in reasons[ids["loser"]])
     assert f"superseded by #{ids['refiner']}, which refines it" in reasons[ids["refined"]]
     assert any(f"contradicted by #{ids['upgrade']}" in r for r in reasons[ids["pin"]])
@@ -172,6 +174,35 @@ def test_prune_lists_each_candidate_with_its_reason(store: MemoryStore) -> None:
         ids["refined"],
         ids["pin"],
     }
+
+
+def test_unused_means_idle_while_the_pool_was_in_use(store: MemoryStore) -> None:
+    clock = Clock()
+    store.clock = clock
+    made = []
+    for title in (
+        "Cache compiled templates between requests",
+        "Quote shell variables so paths with spaces do not split",
+        "Read the failing test before editing the code",
+    ):
+        memory = insight(title)
+        memory.created_at = memory.updated_at = clock()
+        made.append(store.add(memory).id)
+    idle, shown, busy = made
+    clock.days(365)  # a year with nine runs: a new pool, or a user who rarely runs mtl
+    uses(store, clock, busy, "s" * 9, "busy")
+    assert prune.candidates(store, unused_months=6).candidates == []
+    uses(store, clock, busy, "s", "tenth")
+    # shown for a run but not accepted (an imported lesson the user did not take): it is
+    # still relevant to the work coming in, so its clock restarts
+    store.record_uses("shown", [shown], [], "success")
+    [found] = prune.candidates(store, unused_months=6).candidates
+    assert found.memory.id == idle and found.codes == ["unused"]
+    assert found.reasons == ["never used, added 12 months ago (11 runs since)"]
+    clock.days(200)
+    uses(store, clock, busy, "s" * 10, "later")
+    unused = {c.memory.id for c in prune.candidates(store, unused_months=6).candidates}
+    assert unused == {idle, shown}
 
 
 def test_a_lesson_that_went_stale_is_losing_once_old_wins_fade(store: MemoryStore) -> None:

@@ -2,8 +2,9 @@
 
 A memory is a candidate for any of these reasons (each one line, for people):
 
-- unused: not accepted into a run for `unused_months` (counted from its creation when
-  it never was);
+- unused: neither accepted into a run nor retrieved for one for `unused_months`
+  (counted from its creation when it never was), while the pool was in use: at least
+  UNUSED_MIN_RUNS runs retrieved memories in that time;
 - losing: accepted into at least LOSING_MIN_RUNS runs with a known outcome, and won at
   most LOSING_WIN_RATE of them, each run weighted by decay(its age) when evidence decays
   (so a lesson that helped for a year and fails since is losing now);
@@ -16,6 +17,7 @@ Nothing is deleted here; the store deletes what the user confirms, in one transa
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +31,17 @@ from mtl_tui.records import Memory
 LOSING_MIN_RUNS = 5
 LOSING_WIN_RATE = 1 / 3
 DAYS_PER_MONTH = 30.44
+# "Unused" lists a memory only when it had chances to be used. A memory that is not
+# retrieved does no harm (it never reaches a prompt), so idleness alone is weak evidence:
+# - the clock starts at the latest of its creation, its last acceptance and its last
+#   retrieval (a memory retrieved for this month's tasks is still relevant to the work
+#   coming in; whether it helps is what `losing` and `voted down` judge, on outcomes);
+# - at least this many runs must have retrieved memories since that moment. A new pool,
+#   or a user who ran mtl a few times in half a year, gave no lesson a fair chance; 10 runs
+#   of top-3 retrieval is the least that makes "not used in that time" mean something.
+#   (tests/bench_pool_health.py listed 76 of 90 lessons before this guard and the
+#   retrieval clock; the figures after are in the README's pruning section.)
+UNUSED_MIN_RUNS = 10
 
 LINKS_TABLE = "memory_links"
 # The link table's columns, by the first name found (it is another change's schema: the
@@ -168,10 +181,11 @@ def candidates(
     outside = store.get_many([i for i in others if i not in by_id]) if others else {}
     everyone = {**outside, **by_id}
     evidence = store.evidence(list(everyone), half_life_days) or {}
+    runs_started = run_times(store)
     for memory in memories:
         assert memory.id is not None
         found = Candidate(memory)
-        _unused(found, unused_months, at)
+        _unused(found, unused_months, at, runs_started)
         wins, runs = known.get(memory.id, (0, 0))
         weighed = evidence.get(memory.id)
         rate = weighed.wins / weighed.uses if weighed and weighed.uses else wins / max(runs, 1)
@@ -200,16 +214,29 @@ def candidates(
     return report
 
 
-def _unused(found: Candidate, months: float, at: datetime) -> None:
+def run_times(store: MemoryStore) -> list[datetime]:
+    """When each recorded run (one that retrieved memories) happened, oldest first."""
+    rows = store.db.execute("SELECT min(created_at) FROM memory_uses GROUP BY run_id")
+    return sorted(_parse(stamp) for (stamp,) in rows if stamp)
+
+
+def _unused(found: Candidate, months: float, at: datetime, runs: list[datetime]) -> None:
+    """See UNUSED_MIN_RUNS: idle since the latest of creation, acceptance and retrieval,
+    with enough runs in that time."""
     memory = found.memory
-    if memory.last_accepted_at:
-        idle = _months(memory.last_accepted_at, at)
-        if idle >= months:
-            found.add("unused", f"not used for {idle:.0f} months")
+    stamps = [memory.created_at, memory.last_accepted_at, memory.last_retrieved_at]
+    since = max(_parse(stamp) for stamp in stamps if stamp)
+    idle = _months(since.isoformat(), at)
+    chances = len(runs) - bisect.bisect_right(runs, since)
+    if idle < months or chances < UNUSED_MIN_RUNS:
+        return
+    if memory.last_accepted_at is None and memory.last_retrieved_at is None:
+        found.add(
+            "unused", f"never used, added {_months(memory.created_at, at):.0f} months ago "
+            f"({chances} runs since)",
+        )  # fmt: skip
     else:
-        age = _months(memory.created_at, at)
-        if age >= months:
-            found.add("unused", f"never used, added {age:.0f} months ago")
+        found.add("unused", f"not used for {idle:.0f} months ({chances} runs since)")
 
 
 def health_of(
