@@ -398,19 +398,19 @@ def highest_memory_id(conn: Any) -> int:
     """The highest memory id anything in the pool still names: a memory, a vector, a
     full-text row, a link, a use, or a session's learned mark (kept after deletes)."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    queries = [
-        "SELECT max(id) FROM memories",
-        "SELECT max(memory_id) FROM memory_uses",
-        "SELECT max(rowid) FROM memory_fts",
-        "SELECT max(max(coalesce(src, 0)), max(coalesce(dst, 0))) FROM memory_links",
-        "SELECT max(memory_id) FROM memory_vec",
-        "SELECT max(memory_id) FROM memory_dedup_vec",
-    ]
+    highest = {
+        "memories": "max(id)",
+        "memory_uses": "max(memory_id)",
+        "memory_fts": "max(rowid)",
+        "memory_links": "max(max(coalesce(src, 0)), max(coalesce(dst, 0)))",
+        "memory_vec": "max(memory_id)",
+        "memory_dedup_vec": "max(memory_id)",
+    }
     high = 0
-    for query in queries:
-        table = query.rsplit(" ", 1)[1]
+    for table, expression in highest.items():
         if table in names:
-            high = max(high, int(conn.execute(query).fetchone()[0] or 0))
+            value = conn.execute(f"SELECT {expression} FROM {table}").fetchone()[0]
+            high = max(high, int(value or 0))
     for (value,) in conn.execute("SELECT value FROM meta WHERE key LIKE 'learned:%'"):
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             ids = json.loads(value).get("ids", [])
