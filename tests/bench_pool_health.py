@@ -112,6 +112,7 @@ class Result:
     late_wins: int = 0
     late_runs: int = 0
     deleted: int = 0
+    deleted_for: Counter = field(default_factory=Counter)  # reasons, and roles of lessons
     pool: int = 0
     wall: float = 0.0
     cpu: float = 0.0
@@ -231,6 +232,9 @@ def simulate(
                 last_prune = now[0]
                 report = prune.candidates(store, 6.0, DEFAULT_HALF_LIFE_DAYS)
                 doomed = [c.memory.id for c in report.candidates if c.memory.id is not None]
+                for c in report.candidates:
+                    result.deleted_for["+".join(c.codes)] += 1
+                    result.deleted_for["role " + by_title[c.memory.title].role] += 1
                 if doomed:
                     store.delete(doomed)
                     result.deleted += len(doomed)
@@ -310,6 +314,8 @@ def main() -> None:
             f"{distinct:>19} {r.late_wins / max(r.late_runs, 1):>8.3f} {r.deleted:>6} "
             f"{r.pool:>4} {r.wall:>7.1f} {r.cpu:>6.1f}"
         )
+        if r.deleted_for:
+            print(f"{'':24} pruned for: {dict(sorted(r.deleted_for.items()))}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"served items at the end: {len(tasks)} tasks x top-{K} above the floor; "
