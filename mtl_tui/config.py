@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from msgspec import Meta, field
 
 from mtl_tui import paths
 from mtl_tui.errors import ConfigError
@@ -52,55 +54,71 @@ ENV_OVERRIDES = {
 }
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class _Section(msgspec.Struct, forbid_unknown_fields=True):
+    """A settings section. msgspec validates it (pydantic's import and model building took
+    a fifth of `mtl memory search`); the few pydantic methods callers use are kept."""
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Any:
+        return msgspec.convert(data, cls)
+
+    def model_dump(self) -> dict[str, Any]:
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+    def model_copy(self, update: dict[str, Any] | None = None) -> Any:
+        """A shallow copy, with `update` applied as given (not validated)."""
+        return msgspec.structs.replace(self, **(update or {}))
+
+
+def _num(low: float | None = None, high: float | None = None, above: float | None = None,
+         doc: str | None = None) -> Meta:  # fmt: skip
+    return Meta(ge=low, le=high, gt=above, description=doc)
 
 
 class AgentSettings(_Section):
-    step_limit: int = Field(50, ge=1, description="most model turns in one run")
-    cost_limit: float = Field(3.0, ge=0, description="USD; 0 means no limit")
-    command_timeout: float = Field(60.0, gt=0, description="seconds one command may run")
-    wall_time_limit: float = Field(3600.0, gt=0, description="seconds one run may take")
-    model_timeout: float = Field(120.0, gt=0, description="seconds to wait for the model")
-    model_retries: int = Field(4, ge=0, le=20, description="retries of transient errors")
-    verify_timeout: float = Field(600.0, gt=0, description="seconds --verify may run")
-    stream: bool = Field(True, description="stream the model's tokens as they come")
+    step_limit: Annotated[int, _num(1, doc="most model turns in one run")] = 50
+    cost_limit: Annotated[float, _num(0, doc="USD; 0 means no limit")] = 3.0
+    command_timeout: Annotated[float, _num(above=0, doc="seconds one command may run")] = 60.0
+    wall_time_limit: Annotated[float, _num(above=0, doc="seconds one run may take")] = 3600.0
+    model_timeout: Annotated[float, _num(above=0, doc="seconds to wait for the model")] = 120.0
+    model_retries: Annotated[int, _num(0, 20, doc="retries of transient errors")] = 4
+    verify_timeout: Annotated[float, _num(above=0, doc="seconds --verify may run")] = 600.0
+    stream: Annotated[bool, Meta(description="stream the model's tokens as they come")] = True
 
 
 class MemorySettings(_Section):
-    top_k: int = Field(3, ge=0, le=50)
+    top_k: Annotated[int, _num(0, 50)] = 3
     kind: Kind = "insight"
-    distill_kinds: list[Kind] = Field(default_factory=lambda: ["insight"])
-    query: Literal["task", "plan"] = Field(
-        "task", description="retrieve by the task text, or by a plan the model writes first"
-    )
-    floor: float = Field(
-        DEFAULT_FLOOR,
-        ge=-1.0,
-        le=1.0,
-        description="least relevance a memory needs to reach the prompt (-1: no floor, no cut)",
-    )
-    budget_chars: int = Field(
-        DEFAULT_BUDGET_CHARS,
-        ge=0,
-        description="most characters of memory items in the prompt; 0 means no budget",
-    )
-    half_life_days: float = Field(
-        DEFAULT_HALF_LIFE_DAYS,
-        ge=0,
-        description="days after which a use's evidence counts half in the ranking; 0: no decay",
-    )
-    prune_unused_months: float = Field(
-        6.0, gt=0, description="`mtl memory prune` lists memories not used for this long"
-    )
+    distill_kinds: list[Kind] = field(default_factory=lambda: ["insight"])
+    query: Annotated[
+        Literal["task", "plan"],
+        Meta(description="retrieve by the task text, or by a plan the model writes first"),
+    ] = "task"
+    floor: Annotated[
+        float,
+        _num(-1.0, 1.0, doc="least relevance a memory needs to reach the prompt (-1: no floor, "
+             "no cut)"),
+    ] = DEFAULT_FLOOR  # fmt: skip
+    budget_chars: Annotated[
+        int, _num(0, doc="most characters of memory items in the prompt; 0 means no budget")
+    ] = DEFAULT_BUDGET_CHARS
+    half_life_days: Annotated[
+        float, _num(0, doc="days after which a use's evidence counts half in the ranking; 0: "
+                    "no decay"),
+    ] = DEFAULT_HALF_LIFE_DAYS  # fmt: skip
+    prune_unused_months: Annotated[
+        float, _num(above=0, doc="`mtl memory prune` lists memories not used for this long")
+    ] = 6.0
 
 
 class UndoSettings(_Section):
-    max_untracked_mb: float = Field(
-        10.0, ge=0, description="untracked files larger than this are not snapshotted"
+    max_untracked_mb: Annotated[
+        float, _num(0, doc="untracked files larger than this are not snapshotted")
+    ] = 10.0
+    keep_runs: Annotated[int, _num(1, doc="recorded runs kept per repository")] = 20
+    keep_days: Annotated[float, _num(above=0, doc="recorded runs older than this are dropped")] = (
+        30.0
     )
-    keep_runs: int = Field(20, ge=1, description="recorded runs kept per repository")
-    keep_days: float = Field(30.0, gt=0, description="recorded runs older than this are dropped")
 
     @property
     def max_untracked_bytes(self) -> int:
@@ -112,10 +130,10 @@ class Settings(_Section):
     api_base: str | None = None
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     theme: str = "mtl-dark"
-    agent: AgentSettings = Field(default_factory=AgentSettings)
-    memory: MemorySettings = Field(default_factory=MemorySettings)
-    undo: UndoSettings = Field(default_factory=UndoSettings)
-    keymap: dict[str, str] = Field(default_factory=dict)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    undo: UndoSettings = field(default_factory=UndoSettings)
+    keymap: dict[str, str] = field(default_factory=dict)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -131,13 +149,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-def _describe(exc: ValidationError, path: Path | None) -> str:
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+_WHERE = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.S)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`$", re.S)
+
+
+def _describe(exc: msgspec.ValidationError, path: Path | None) -> str:
+    """msgspec's `Expected `int` >= 1 - at `$.agent.step_limit`` as `key 'agent.step_limit':
+    expected `int` >= 1`, naming the file."""
+    text = str(exc)
+    match = _WHERE.match(text)
+    msg, key = (match["msg"], match["path"]) if match else (text, "")
+    if unknown := _UNKNOWN.match(msg):
+        msg, key = "unknown key", f"{key}.{unknown['name']}"
+    key = re.sub(r"\[(\d+)\]", r".\1", key).replace("[...]", "").strip(".") or "(top level)"
     where = f"config file {path}" if path else "settings"
-    more = len(exc.errors()) - 1
-    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{where}: key '{key}': {first['msg']}{tail}"
+    return f"{where}: key '{key}': {msg[:1].lower()}{msg[1:]}"
 
 
 def load_settings(overrides: dict[str, Any] | None = None, path: Path | None = None) -> Settings:
@@ -149,7 +175,7 @@ def load_settings(overrides: dict[str, Any] | None = None, path: Path | None = N
     data = _read_toml(path)
     try:
         settings = Settings.model_validate(data)
-    except ValidationError as exc:
+    except msgspec.ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
     layered: dict[str, Any] = {}
     for var, key in ENV_OVERRIDES.items():
@@ -160,7 +186,7 @@ def load_settings(overrides: dict[str, Any] | None = None, path: Path | None = N
         return settings
     try:
         return Settings.model_validate(settings.model_dump() | layered)
-    except ValidationError as exc:
+    except msgspec.ValidationError as exc:
         raise ConfigError(_describe(exc, None)) from None
 
 
@@ -175,7 +201,7 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> None:
     node[leaf] = value
     try:
         Settings.model_validate(data)
-    except ValidationError as exc:
+    except msgspec.ValidationError as exc:
         raise ConfigError(_describe(exc, None)) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")

@@ -23,9 +23,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from typing import Any, Literal, get_args
 
 from mtl_tui.scrub import scrub
 
@@ -36,51 +34,6 @@ Outcome = Literal["success", "failure", "unknown"]
 KINDS: tuple[str, ...] = get_args(Kind)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-_Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-class _Fields(BaseModel):
-    # Schemas are built on first validation: a command that only reads the pool never pays.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-
-class InsightFields(_Fields):
-    title: _Short
-    description: Annotated[_Text, StringConstraints(max_length=500)]
-    content: Annotated[_Text, StringConstraints(max_length=2000)]
-    applies_when: Annotated[_Text, StringConstraints(max_length=500)] | None = None
-    not_when: Annotated[_Text, StringConstraints(max_length=500)] | None = None
-
-
-class SummaryFields(_Fields):
-    task_summary: Annotated[_Text, StringConstraints(max_length=2000)]
-    experience_summary: Annotated[_Text, StringConstraints(max_length=4000)]
-
-
-class WorkflowFields(_Fields):
-    goal: Annotated[_Text, StringConstraints(max_length=1000)]
-    commands: list[Annotated[_Text, StringConstraints(max_length=2000)]] = Field(
-        min_length=1, max_length=50
-    )
-
-
-class TrajectoryStep(_Fields):
-    command: str = Field(max_length=10_000)
-    output: str = Field("", max_length=20_000)
-
-
-class TrajectoryFields(_Fields):
-    task: Annotated[_Text, StringConstraints(max_length=4000)]
-    commands: list[TrajectoryStep] = Field(max_length=500)
-
-
-FIELD_MODELS: dict[str, type[_Fields]] = {
-    "insight": InsightFields,
-    "summary": SummaryFields,
-    "workflow": WorkflowFields,
-    "trajectory": TrajectoryFields,
-}
 DEDUP_FIELD = {
     "insight": "title",
     "summary": "task_summary",
@@ -114,15 +67,12 @@ def retrieval_text(kind: str, fields: dict[str, Any]) -> str:
 
 def validate_fields(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The kind's fields, checked and normalised; raises ValueError naming the field."""
-    if kind not in FIELD_MODELS:
+    if kind not in KINDS:
         raise ValueError(f"unknown kind '{kind}' (expected one of: {', '.join(KINDS)})")
-    try:
-        # exclude_none: optional fields left out keep old memories' content hashes.
-        return FIELD_MODELS[kind].model_validate(fields).model_dump(exclude_none=True)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "fields"
-        raise ValueError(f"{kind} field '{where}': {first['msg']}") from None
+    # pydantic only where memories are written: a search or a listing never imports it.
+    from mtl_tui.record_fields import validate
+
+    return validate(kind, fields)
 
 
 def now() -> str:

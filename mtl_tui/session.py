@@ -40,6 +40,11 @@ from mtl_tui.memory.retrieve import (
     retrieve,
     task_query,
 )
+
+# pool_policy and view_for live in memory/scope.py (a search does not import this module).
+from mtl_tui.memory.scope import pool_policy as pool_policy
+from mtl_tui.memory.scope import repo_view
+from mtl_tui.memory.scope import view_for as view_for
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import trusted
 from mtl_tui.prompts import render
@@ -464,32 +469,6 @@ def _kept_in_project(review: Review) -> Review:
         return kept
 
     return reviewed
-
-
-def pool_policy(cwd: Path) -> MemoryPolicy:
-    """The `mtl.memory` setting where a face is about to open the pool: with "off" it
-    must not open it at all (not even to migrate it)."""
-    repo = GitRepo.find(cwd)
-    return memory_policy(repo.root if repo else None)
-
-
-def repo_view(identity: RepoIdentity, policy: MemoryPolicy, settings: Settings) -> View:
-    """What a repository may retrieve: global memories and its own scoped ones (only
-    those with `mtl.memory project`), evidence decaying as configured."""
-    return View(
-        identity.key,
-        project_only=policy == "project",
-        half_life_days=settings.memory.half_life_days,
-    )
-
-
-def view_for(cwd: Path, settings: Settings) -> tuple[View, MemoryPolicy, RepoIdentity]:
-    """What a run started in `cwd` would retrieve, for faces that search outside a run
-    (`mtl memory search`, the MCP server), and the repository's setting and identity."""
-    repo = GitRepo.find(cwd)
-    identity = identify(repo.root) if repo else directory_identity(cwd)
-    policy = memory_policy(repo.root if repo else None)
-    return repo_view(identity, policy, settings), policy, identity
 
 
 def accepted_by_default(hits: Sequence[Hit], trust_imported: bool = False) -> list[Hit]:

@@ -21,9 +21,9 @@ from mtl_tui import paths
 from mtl_tui.config import load_settings
 from mtl_tui.memory import prune
 from mtl_tui.memory.retrieve import retrieve
+from mtl_tui.memory.scope import view_for
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.repo.identity import identify, normalise_remote
-from mtl_tui.session import view_for
 from tests.conftest import DONE, bash, git, insight, run_mtl
 from tests.openai_server import FakeOpenAI, reply
 from tests.test_learning import insights_reply

@@ -20,8 +20,8 @@ from mtl_tui.memory.embed import (
     prepared_dir,
     resolve_model_path,
 )
+from mtl_tui.memory.scope import view_for
 from mtl_tui.memory.store import MemoryStore
-from mtl_tui.session import view_for
 
 
 @dataclass

@@ -25,8 +25,8 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import retrieve
+from mtl_tui.memory.scope import view_for
 from mtl_tui.records import Memory
-from mtl_tui.session import view_for
 
 app = typer.Typer(
     help="Search, list, show, add, rate, rescope, prune and delete memories in your pool "

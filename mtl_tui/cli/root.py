@@ -18,11 +18,12 @@ import typer
 from typer.core import TyperGroup
 
 from mtl_tui import __version__
-from mtl_tui.cli import helpfmt
+from mtl_tui.cli import fastparams, helpfmt
 from mtl_tui.cli.choices import SCRIPTED_HELP, KindChoice
 from mtl_tui.errors import MtlError
 
 helpfmt.install()
+fastparams.install()
 
 #: Commands in modules of their own: name -> (module, attribute, is a Typer group, short help
 #: when the command's own text is too long for the list).

@@ -22,7 +22,8 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 from mtl_tui.memory.rank import Hit, relevance_text
 from mtl_tui.memory.retrieve import label
-from mtl_tui.session import RunSummary, Session, accepted_by_default, pool_policy
+from mtl_tui.memory.scope import pool_policy
+from mtl_tui.session import RunSummary, Session, accepted_by_default
 
 _SHOWN_LINES = 15
 

@@ -29,9 +29,9 @@ from mtl_tui.mcp.views import hit_view, memory_view, prompt_text
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.packs import safe_name
 from mtl_tui.memory.retrieve import retrieve_for_task
+from mtl_tui.memory.scope import view_for
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
-from mtl_tui.session import view_for
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_tui.errors import MtlError
-from mtl_tui.repo.gitcmd import Git, GitFailed
+from mtl_tui.repo.gitcmd import Git, GitFailed, find_root
 from mtl_tui.repo.languages import detect_languages
 from mtl_tui.repo.snapshot import Snapshot, Snapshotter, load_meta
 from mtl_tui.repo.undo import RESTORABLE, Difference, Restorer, compare, undoable
@@ -81,13 +81,8 @@ class GitRepo:
     @classmethod
     def find(cls, path: Path, max_untracked: int | None = DEFAULT_MAX_UNTRACKED) -> GitRepo | None:
         """The repository containing `path` (searching parents), or None."""
-        try:
-            top = Git(path).maybe("rev-parse", "--show-toplevel")
-        except OSError:
-            return None
-        if not top:
-            return None
-        return cls(Path(top), max_untracked)
+        top = find_root(path)
+        return None if top is None else cls(top, max_untracked)
 
     @property
     def name(self) -> str:

@@ -87,3 +87,12 @@ class Git:
 
 def zpaths(paths: Iterable[str]) -> bytes:
     return b"".join(os.fsencode(p) + b"\0" for p in paths)
+
+
+def find_root(path: Path) -> Path | None:
+    """The work tree containing `path` (searching parents), or None."""
+    try:
+        top = Git(path).maybe("rev-parse", "--show-toplevel")
+    except OSError:
+        return None
+    return Path(top) if top else None

@@ -38,10 +38,11 @@ from mtl_tui.memory import packs
 from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import LeftOut, Retrieval
+from mtl_tui.memory.scope import pool_policy
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
 from mtl_tui.repo.git import UndoError
-from mtl_tui.session import RunSummary, Session, accepted_by_default, pool_policy
+from mtl_tui.session import RunSummary, Session, accepted_by_default
 from mtl_tui.ui.screens import (
     ConfirmScreen,
     EditMemoryScreen,
