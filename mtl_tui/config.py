@@ -153,17 +153,22 @@ _WHERE = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.S)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`$", re.S)
 
 
-def _describe(exc: msgspec.ValidationError, path: Path | None) -> str:
-    """msgspec's `Expected `int` >= 1 - at `$.agent.step_limit`` as `key 'agent.step_limit':
-    expected `int` >= 1`, naming the file."""
+def error_key(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's `Expected `int` >= 1 - at `$.agent.step_limit`` as the dotted key
+    (`agent.step_limit`) and the message (`expected `int` >= 1`)."""
     text = str(exc)
     match = _WHERE.match(text)
     msg, key = (match["msg"], match["path"]) if match else (text, "")
     if unknown := _UNKNOWN.match(msg):
         msg, key = "unknown key", f"{key}.{unknown['name']}"
     key = re.sub(r"\[(\d+)\]", r".\1", key).replace("[...]", "").strip(".") or "(top level)"
+    return key, msg[:1].lower() + msg[1:]
+
+
+def _describe(exc: msgspec.ValidationError, path: Path | None) -> str:
+    key, msg = error_key(exc)
     where = f"config file {path}" if path else "settings"
-    return f"{where}: key '{key}': {msg[:1].lower()}{msg[1:]}"
+    return f"{where}: key '{key}': {msg}"
 
 
 def load_settings(overrides: dict[str, Any] | None = None, path: Path | None = None) -> Settings:

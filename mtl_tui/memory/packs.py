@@ -21,6 +21,8 @@ from mtl_tui import __version__
 from mtl_tui.errors import MtlError
 from mtl_tui.files import InputError, loads_bounded, read_text_bounded
 from mtl_tui.memory import links, trust
+from mtl_tui.memory.starter import should_offer_starter as should_offer_starter
+from mtl_tui.memory.starter import starter_size as starter_size
 from mtl_tui.memory.store import AddResult, MemoryStore, Progress
 from mtl_tui.memory.trust import starter_path, trusted
 from mtl_tui.records import (
@@ -430,23 +432,8 @@ def import_pack(
     return report
 
 
-def starter_size() -> int:
-    """How many lessons the shipped starter pack holds (the offers name the real count)."""
-    return len(json.loads(starter_path().read_text(encoding="utf-8"))["items"])
-
-
 def import_starter(store: MemoryStore, dry_run: bool = False) -> ImportReport:
     return import_pack(store, starter_path(), dry_run=dry_run, origin_name="starter")
-
-
-def should_offer_starter(store: MemoryStore) -> bool:
-    """True once for an empty pool: the first run suggests the starter pack."""
-    marker = store.path.parent / ".starter-offered"
-    if store.count() > 0 or marker.exists():
-        return False
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
-    return True
 
 
 # -- AGENTS.md ------------------------------------------------------------------------------

@@ -34,11 +34,11 @@ from mtl_tui.agent.loop import Decision
 from mtl_tui.agent.model import SCRIPTED_PREFIX, import_litellm
 from mtl_tui.config import Settings, save_setting
 from mtl_tui.errors import MtlError
-from mtl_tui.memory import packs
 from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import LeftOut, Retrieval
 from mtl_tui.memory.scope import pool_policy
+from mtl_tui.memory.starter import should_offer_starter, starter_size
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
 from mtl_tui.repo.git import UndoError
@@ -251,7 +251,7 @@ class MtlApp(App[None]):
                 )
                 count = store.count()
                 self._from_loader(self._set_status, pool=count)
-                if packs.should_offer_starter(store):
+                if should_offer_starter(store):
                     self._from_loader(self._offer_starter)
         except MtlError as exc:
             self._from_loader(self._error, f"memory pool unavailable: {_safe(exc)}")
@@ -287,7 +287,7 @@ class MtlApp(App[None]):
         box: queue.Queue[object] = queue.Queue(maxsize=1)
         keys = {"i": lambda: "import", "n": lambda: "not now"}
         offer = AnswerBar(
-            f"Your memory pool is empty. Import the starter pack of {packs.starter_size()} "
+            f"Your memory pool is empty. Import the starter pack of {starter_size()} "
             "general lessons "
             "(validation, workflows, guardrails)?  [b]i[/] import · [b]n[/] not now "
             "(later: mtl pack import --starter)",
@@ -311,6 +311,8 @@ class MtlApp(App[None]):
             if not self.is_running:
                 return
             time.sleep(0.1)
+        from mtl_tui.memory import packs  # pydantic: not before the first frame
+
         report = packs.import_starter(self.store)
         self.call_from_thread(self._starter_imported, len(report.added))
 
@@ -781,6 +783,8 @@ class MtlApp(App[None]):
                 return
             path = Path(str(answer["path"])).expanduser()
             kind = answer.get("kind")
+            from mtl_tui.memory import packs  # pydantic: loaded when first used
+
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 selection = packs.select(store, kind=str(kind) if kind else None, ids=chosen)

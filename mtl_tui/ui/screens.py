@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -135,6 +134,8 @@ class TextScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog wide"):
             yield Label(self.title_text, classes="dialog-title")
+            from rich.syntax import Syntax  # pygments: not before the first frame
+
             yield Static(Syntax(self.body or "(empty)", self.lexer, word_wrap=True))
         yield Footer()
 

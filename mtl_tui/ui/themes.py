@@ -9,22 +9,27 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import msgspec
+from msgspec import Meta
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from mtl_tui import paths
+from mtl_tui.config import error_key
 
 DEFAULT_THEME = "mtl-dark"
+_COLOURS = (
+    "primary", "secondary", "accent", "foreground", "background", "surface", "panel", "boost",
+    "success", "warning", "error",
+)  # fmt: skip
 
 
-class ThemeFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=60)
-    dark: bool = True
+class ThemeFile(msgspec.Struct, forbid_unknown_fields=True):
     primary: str
+    name: Annotated[str, Meta(min_length=1, max_length=60)]
+    dark: bool = True
     secondary: str | None = None
     accent: str | None = None
     foreground: str | None = None
@@ -35,22 +40,18 @@ class ThemeFile(BaseModel):
     success: str | None = None
     warning: str | None = None
     error: str | None = None
-    luminosity_spread: float = Field(0.15, ge=0, le=1)
-    text_alpha: float = Field(0.95, ge=0, le=1)
-    variables: dict[str, str] = Field(default_factory=dict)
+    luminosity_spread: Annotated[float, Meta(ge=0, le=1)] = 0.15
+    text_alpha: Annotated[float, Meta(ge=0, le=1)] = 0.95
+    variables: dict[str, str] = msgspec.field(default_factory=dict)
 
-    @field_validator(
-        "primary", "secondary", "accent", "foreground", "background", "surface", "panel",
-        "boost", "success", "warning", "error",
-    )  # fmt: skip
-    @classmethod
-    def _colour(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                Color.parse(value)
-            except ColorParseError:
-                raise ValueError(f"'{value}' is not a colour") from None
-        return value
+    def __post_init__(self) -> None:
+        for key in _COLOURS:
+            value = getattr(self, key)
+            if value is not None:
+                try:
+                    Color.parse(value)
+                except ColorParseError:
+                    raise ValueError(f"'{value}' is not a colour - at `$.{key}`") from None
 
 
 @dataclass
@@ -71,14 +72,13 @@ def bundled_dir() -> Path:
 def load_theme_file(path: Path) -> Theme:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        spec = ThemeFile.model_validate(data)
+        spec = msgspec.convert(data, ThemeFile)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"theme file {path}: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ValueError(f"theme file {path}: key '{key}': {first['msg']}") from None
-    return Theme(**spec.model_dump())
+    except msgspec.ValidationError as exc:
+        key, message = error_key(exc)
+        raise ValueError(f"theme file {path}: key '{key}': {message}") from None
+    return Theme(**msgspec.structs.asdict(spec))
 
 
 def load_themes(extra_dirs: list[Path] | None = None) -> ThemeSet:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -408,6 +407,8 @@ class Note(Static):
 
 class CommandBlock(Static):
     def __init__(self, step: int, command: str) -> None:
+        from rich.syntax import Syntax  # pygments: not before the first frame
+
         super().__init__(Syntax(command, "bash", word_wrap=True, background_color="default"))
         self.border_title = f"$ step {step}"
 
