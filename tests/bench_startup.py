@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 QUERY = "a shell script breaks when a folder name has spaces"
-TUI_SERVER = "mtl-bench-startup"
+TUI_SERVER = f"mtl-bench-startup-{os.getpid()}"  # its own tmux server: others may bench too
 TUI_ENV = ("PYTHONPATH", "MTL_HOME", "LITELLM_LOCAL_MODEL_COST_MAP", "PYTHONPYCACHEPREFIX")
 TARGETS = {
     "memory search": 1.0,

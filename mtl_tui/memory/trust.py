@@ -94,10 +94,10 @@ def import_origin(pack: str, memory: Memory) -> str:
 
 # -- items that read like instructions to the agent rather than lessons --------------------
 
-_INSTRUCTION_LIKE: list[tuple[str, re.Pattern[str]]] = [
+_INSTRUCTION_LIKE: list[tuple[str, str]] = [
     (
         "pipes into a shell or interpreter",
-        re.compile(
+        (
             r"\|\s*(?:sudo\s+)?(?:env\s+)?(?:ba|z|k|da|c|tc|fi)?sh\b|"
             r"\|\s*(?:sudo\s+)?(?:python[0-9.]*|perl|ruby|node|php|iex|powershell|pwsh)\b|"
             r"(?:\b(?:ba|z|k|da)?sh|\bpython[0-9.]*|\bperl|\bruby|\bnode|\bphp|\bsource|"
@@ -111,7 +111,7 @@ _INSTRUCTION_LIKE: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "tells the agent to ignore its instructions",
-        re.compile(
+        (
             r"(?i)\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}"
             r"\b(?:previous|prior|above|earlier|all|your|system|other)\b[^.\n]{0,20}"
             r"\b(?:instructions?|prompts?|rules|guidelines|directions|messages?)\b|"
@@ -121,7 +121,7 @@ _INSTRUCTION_LIKE: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "fetches a URL to run",
-        re.compile(
+        (
             r"(?i)\b(?:curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod)\b[^\n]*"
             r"https?://[^\n]*(?:\||&&|;)\s*(?:sudo\s+)?(?:ba|z)?sh\b|"
             r"\b(?:curl|wget)\b[^\n]*https?://\S+[^\n]*&&\s*(?:chmod\s+\+x|\./|sudo)|"
@@ -145,7 +145,13 @@ def instruction_like(memory: Memory) -> list[str]:
     lowered = text.lower()
     if not any(cue in lowered for cue in _CUES):
         return []
-    return [why for why, pattern in _INSTRUCTION_LIKE if pattern.search(text)]
+    return [why for why, pattern in _instruction_patterns() if pattern.search(text)]
+
+
+@cache
+def _instruction_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    """Compiled on first use: every command imports this module, few check an import."""
+    return [(why, re.compile(pattern)) for why, pattern in _INSTRUCTION_LIKE]
 
 
 def _folded(text: str) -> str:
