@@ -12,7 +12,7 @@ import pytest
 
 from mtl_tui.memory import packs
 from mtl_tui.memory.store import MemoryStore
-from tests.conftest import DONE, script_file
+from tests.conftest import DONE, run_mtl, script_file
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "litellm", "textual", "git")
 # What only embedding needs: a command that embeds nothing loads none of it.
@@ -20,7 +20,10 @@ EMBEDDING = ("numpy", "onnxruntime", "tokenizers")
 # The command line's own parser and output, and the secret detectors (with `requests`).
 PARSER = ("typer", "rich", "pydantic")
 SCANNER = ("detect_secrets", "requests", "mtl_tui.secret_rules")
-WATCHED = HEAVY + EMBEDDING + PARSER + SCANNER
+# What commands that only read the pool do without: pydantic (typer's coercion, pack and
+# memory-field models), the whole session (agent, distillation, snapshots), pygments.
+READER_FREE = ("pydantic", "mtl_tui.session", "mtl_tui.memory.packs", "pygments")
+WATCHED = HEAVY + EMBEDDING + PARSER + SCANNER + READER_FREE
 
 # Runs the real entry point, then reports which watched libraries the process imported.
 PROBE = f"""
@@ -64,6 +67,33 @@ def test_memory_commands_load_no_heavy_library(args: list[str]) -> None:
     assert not set(loaded_by(*args)) & set(HEAVY)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["memory", "search", "a script breaks on folder names with spaces"],
+        ["memory", "list"],
+        ["memory", "stats"],
+        ["doctor"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_commands_that_read_the_pool_load_no_pydantic_and_no_session(args: list[str]) -> None:
+    assert not set(loaded_by(*args)) & set(READER_FREE)
+
+
+def test_values_typer_must_check_are_still_checked() -> None:
+    # Only values typer's own coercion would return unchanged skip it (cli/fastparams.py).
+    for args, says in (
+        (["memory", "search", "x", "--top-k", "0"], "Invalid value for '--top-k'"),
+        (["memory", "list", "--limit", "-1"], "Invalid value for '--limit'"),
+        (["memory", "list", "--limit", "two"], "Invalid value for '--limit'"),
+        (["memory", "search"], "Missing argument 'QUERY'"),
+    ):
+        result = run_mtl(*args)
+        assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
+    assert run_mtl("memory", "list", "--limit", "1", "--json").returncode == 0
+
+
 def test_version_loads_no_parser_at_all() -> None:
     assert loaded_by("--version") == []
 
@@ -93,7 +123,8 @@ def test_a_scripted_run_loads_no_model_library(git_repo: Path, tmp_path: Path) -
 
 
 def test_the_tui_imports_nothing_its_first_frame_does_not_show() -> None:
-    # The models load in background threads; markdown-it comes with the first reply.
+    # The models load in background threads; markdown-it comes with the first reply,
+    # pygments with the first command shown, pydantic with the first pack imported.
     code = (
         "import json, sys; import mtl_tui.ui.app; "
         f"print(json.dumps(sorted(m for m in {(*WATCHED, 'markdown_it')!r} if m in sys.modules)))"
@@ -107,4 +138,4 @@ def test_the_tui_imports_nothing_its_first_frame_does_not_show() -> None:
     )
     assert result.returncode == 0, result.stderr
     loaded = set(json.loads(result.stdout))
-    assert loaded - {"textual"} <= set(PARSER)  # the first frame needs Textual, nothing more
+    assert loaded - {"textual", "mtl_tui.session"} <= {"rich"}  # Textual, and the session

@@ -19,6 +19,9 @@ def main() -> None:
 
             sys.stdout.write(f"mtl {__version__}\n")
             return
+        from mtl_tui.cli.early import preload_before_parsing
+
+        preload_before_parsing(sys.argv[1:])  # before typer: the model loads meanwhile
         from mtl_tui.cli.root import app
 
         app()

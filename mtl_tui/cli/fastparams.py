@@ -2,9 +2,10 @@
 
 Typer 0.29 coerces every parameter through a pydantic TypeAdapter, built on first use,
 even for an option left out: the first one imports pydantic, about 0.14 s of CPU, a sixth
-of `mtl memory search`. An option left out (None) and a plain string for a `str`
-parameter come out of that adapter unchanged, so they skip it; everything else (numbers,
-ranges, choices, paths, lists) still goes through typer's own coercion and errors."""
+of `mtl memory search`. What comes out of that adapter unchanged skips it: an option left
+out (None), a plain string for a `str` parameter, a number default of its own type within
+its range. Everything else (numbers typed on the command line, choices, paths, lists)
+still goes through typer's own coercion and its errors."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ def _unchanged_by_coercion(param: Any, value: Any) -> bool:
         return False
     if value is None:
         return not (param.multiple or param.nargs == -1)
-    return (
-        type(value) is str
-        and descriptor.annotation is str
-        and descriptor.file_annotation is None
-        and getattr(descriptor.parameter_info, "parser", None) is None
-    )
+    info = descriptor.parameter_info
+    if type(value) is not descriptor.annotation or getattr(info, "parser", None) is not None:
+        return False
+    if type(value) is str:
+        return descriptor.file_annotation is None
+    if type(value) in (int, float):  # a default: in range, or the adapter has work to do
+        low, high = getattr(info, "min", None), getattr(info, "max", None)
+        return (low is None or value >= low) and (high is None or value <= high)
+    return False
 
 
 def _skipping(process_value: Any) -> Any:

@@ -4,7 +4,6 @@ imports, not for every other command's."""
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import importlib
 import os
@@ -20,6 +19,7 @@ from typer.core import TyperGroup
 from mtl_tui import __version__
 from mtl_tui.cli import fastparams, helpfmt
 from mtl_tui.cli.choices import SCRIPTED_HELP, KindChoice
+from mtl_tui.cli.early import COMMANDS, ROOT_OPTIONS, preload_embedder
 from mtl_tui.errors import MtlError
 
 helpfmt.install()
@@ -45,7 +45,7 @@ _LAZY: dict[str, tuple[str, str, bool, str | None]] = {
     ),
 }
 #: The order `mtl --help` lists the commands in.
-_ORDER = ("acp", "tui", "doctor", "run", "learn", "bench", "undo", "memory", "pack", "mcp")
+_ORDER = COMMANDS
 
 
 class _TuiByDefault(TyperGroup):
@@ -54,7 +54,7 @@ class _TuiByDefault(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         names = self.list_commands(ctx)
-        if not args or (args[0] not in names and args[0] not in _ROOT_OPTIONS):
+        if not args or (args[0] not in names and args[0] not in ROOT_OPTIONS):
             if args and (typo := self._typo(args[0], names)):
                 raise MtlError(
                     f"no command '{args[0]}'. Did you mean '{typo}'? "
@@ -62,7 +62,7 @@ class _TuiByDefault(TyperGroup):
                 )
             args = ["tui", *args]
         if not ctx.resilient_parsing:  # not while the shell completes a word
-            _preload_embedder(args)
+            preload_embedder(args)  # once a process: main() began it already
         return super().parse_args(ctx, args)
 
     def _typo(self, word: str, names: list[str]) -> str | None:
@@ -82,24 +82,6 @@ class _TuiByDefault(TyperGroup):
         return self.commands.get(cmd_name)
 
 
-#: Commands that embed a query soon after they start (unless told otherwise).
-_EMBEDS = (("memory", "search"), ("memory", "add"), ("run",), ("tui",))
-
-
-def _preload_embedder(args: list[str]) -> None:
-    """Start loading the embedding model now, while the command imports its libraries,
-    opens the pool (and paints): it is what the first query waits for."""
-    if not any(tuple(args[: len(words)]) == words for words in _EMBEDS):
-        return
-    if {"--help", "-h", "--no-memory"} & set(args):
-        return
-    from mtl_tui.config import load_settings
-    from mtl_tui.memory import preload
-
-    with contextlib.suppress(Exception):  # the command itself reports a bad config
-        preload.start(load_settings({}).embedding_model)
-
-
 def _load_command(name: str) -> Any:
     """The click command for `name`, built as `app.add_typer`/`app.command` would have."""
     module_name, attribute, is_group, short_help = _LAZY[name]
@@ -112,8 +94,6 @@ def _load_command(name: str) -> Any:
         holder.command(name, short_help=short_help)(target)
     return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
 
-
-_ROOT_OPTIONS = {"--help", "-h", "--version"}
 
 app = typer.Typer(
     name="mtl",
