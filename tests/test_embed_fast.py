@@ -15,7 +15,14 @@ from mtl_tui.memory.embed import (
     SentenceTransformerEmbedder,
     make_embedder,
 )
-from mtl_tui.memory.embed_onnx import MANIFEST_FILE, MODEL_FILE, WEIGHTS_FILE
+from mtl_tui.memory.embed_onnx import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    OPTIMIZED_FILE,
+    OPTIMIZED_STAMP,
+    OPTIMIZED_WEIGHTS,
+    WEIGHTS_FILE,
+)
 from mtl_tui.memory.store import MemoryStore
 from tests.conftest import insight, run_mtl
 from tests.test_store import POOL
@@ -99,6 +106,30 @@ def test_a_folder_prepared_with_the_weights_inside_the_graph_still_loads(
     old = DefaultModelEmbedder()
     assert np.allclose(old.embed(TEXTS), embedder.embed(TEXTS), atol=1e-6)
     assert old.backend == "onnx"
+
+
+def test_the_optimised_graph_is_saved_once_then_loaded_with_the_same_vectors(
+    mtl_home: Path, embedder: DefaultModelEmbedder
+) -> None:
+    folder = _own_copy(mtl_home)
+    saved = [folder / name for name in (OPTIMIZED_FILE, OPTIMIZED_WEIGHTS, OPTIMIZED_STAMP)]
+    for path in saved:
+        path.unlink(missing_ok=True)
+    texts = TEXTS[:3]
+    reference = embedder.embed(texts)
+    first = DefaultModelEmbedder()  # optimises the prepared graph, and saves the result
+    assert np.allclose(first.embed(texts), reference, atol=1e-6)
+    assert all(path.exists() for path in saved) and not list(folder.glob(".opt-*"))
+    stamp = json.loads(saved[2].read_text())
+    assert stamp["manifest"] == json.loads((folder / MANIFEST_FILE).read_text())
+    stamped = saved[2].stat().st_mtime_ns
+    second = DefaultModelEmbedder()  # from the saved graph: nothing is written again
+    assert np.allclose(second.embed(texts), reference, atol=1e-6)
+    assert second.backend == "onnx" and saved[2].stat().st_mtime_ns == stamped
+    saved[0].write_bytes(b"not an onnx model")  # a damaged copy is made again
+    third = DefaultModelEmbedder()
+    assert np.allclose(third.embed(texts), reference, atol=1e-6) and third.backend == "onnx"
+    assert saved[0].stat().st_size > 1000 and saved[2].stat().st_mtime_ns != stamped
 
 
 def test_a_broken_prepared_model_falls_back_with_a_notice(mtl_home: Path) -> None:
