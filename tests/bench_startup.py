@@ -12,7 +12,8 @@ both alike. Prints min / median of the runs for:
   the TUI in tmux: launch to first frame, to the first retrieved insight after typing a task,
   and quit (ctrl+c twice right after the first frame, while background loads are going on);
   per query embedding time in one process, and agreement (cosine) with sentence-transformers.
-  The commands' CPU time (user + system) is printed too: it barely moves with machine load.
+  The commands' CPU time (user + system) is printed too: it barely moves with machine load;
+  for the TUI (with GNU time installed), from launch to the quit right after the first frame.
   Each tree runs with a bytecode cache of its own, filled by the set-up runs (as pip's
   install-time compilation would), whatever PYTHONDONTWRITEBYTECODE says.
 
@@ -37,6 +38,7 @@ from pathlib import Path
 
 QUERY = "a shell script breaks when a folder name has spaces"
 TUI_SERVER = f"mtl-bench-startup-{os.getpid()}"  # its own tmux server: others may bench too
+TIME = shutil.which("time")  # GNU time, for the TUI's CPU time (it runs under tmux)
 TUI_ENV = ("PYTHONPATH", "MTL_HOME", "LITELLM_LOCAL_MODEL_COST_MAP", "PYTHONPYCACHEPREFIX")
 TARGETS = {
     "memory search": 1.0,
@@ -174,9 +176,12 @@ class Tree:
         quit_mark = self.mark.with_suffix(".quit")
         quit_mark.unlink(missing_ok=True)
         env = " ".join(f"{k}={self.env[k]}" for k in TUI_ENV)
+        cpu_file = self.mark.with_suffix(".cpu")
+        cpu_file.unlink(missing_ok=True)
+        timed = f"{TIME} -f '%U %S' -o {cpu_file} " if TIME else ""  # the TUI's own CPU time
         command = (
             f"cd {self.repo} && env -u COLUMNS -u LINES -u PYTHONDONTWRITEBYTECODE {env} "
-            f"{sys.executable} -m mtl_tui "
+            f"{timed}{sys.executable} -m mtl_tui "
             f"--model scripted/{self.replies}; date +%s.%N > {quit_mark}; sleep 30"
         )
         for attempt in range(20):  # the last run's server may still be going away
@@ -206,6 +211,9 @@ class Tree:
                     if time.monotonic() > deadline:
                         raise SystemExit(f"[{self.label}] the TUI did not quit:\n{screen()}")
                     time.sleep(0.01)
+                cpu_file = self.mark.with_suffix(".cpu")
+                if cpu_file.exists():
+                    self.last_cpu = sum(map(float, cpu_file.read_text().split()[-2:]))
                 return first_frame, float(quit_mark.read_text()) - pressed
             tmux("send-keys", "-t", TUI_SERVER, "-l", QUERY)
             insight = wait_screen(lambda s: "Insights (" in s and self.expected in s) - started
@@ -274,6 +282,7 @@ def main() -> int:
             "tui": lambda t, i: [
                 *zip(("TUI: first frame", "TUI: first insight"), t.tui(False), strict=True),
                 ("TUI: quit", t.tui(True)[1]),
+                *([("CPU: TUI launch to quit", t.last_cpu)] if TIME else []),
             ],
         }
         if args.skip_tui:
