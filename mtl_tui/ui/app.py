@@ -69,6 +69,19 @@ RETRIEVE_DEBOUNCE = 0.35
 NARROW = 100  # columns: below, the panel folds into a line and the footer compacts
 
 
+def _same_listing(panel: InsightsPanel, hits: list[Hit], text: str, found: Retrieval) -> bool:
+    def shown(listed: list[Hit]) -> list[tuple[int | None, float | None]]:
+        return [(hit.memory.id, hit.relevance) for hit in listed]
+
+    return (
+        panel.query_text == text
+        and shown(panel.hits) == shown(hits)
+        and shown(panel.below) == shown(found.below)
+        and [o.hit.memory.id for o in panel.left_out] == [o.hit.memory.id for o in found.left_out]
+        and (panel.floor, panel.cut) == (found.floor, found.cut)
+    )
+
+
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -385,6 +398,8 @@ class MtlApp(App[None]):
 
     def _show_hits(self, hits: list[Hit], text: str, found: Retrieval | None = None) -> None:
         panel = self.query_one(InsightsPanel)
+        if found is not None and _same_listing(panel, hits, text, found):
+            return  # a repeated retrieval (the model came in while typing): keep the cursor
         if found is None:
             panel.show(hits, text)
         else:
