@@ -70,8 +70,11 @@ NARROW = 100  # columns: below, the panel folds into a line and the footer compa
 
 
 def _same_listing(panel: InsightsPanel, hits: list[Hit], text: str, found: Retrieval) -> bool:
-    def shown(listed: list[Hit]) -> list[tuple[int | None, float | None]]:
-        return [(hit.memory.id, hit.relevance) for hit in listed]
+    def shown(listed: list[Hit]) -> list[tuple[Any, ...]]:
+        return [
+            (h.memory.id, h.relevance, h.memory.title, h.memory.up, h.memory.down, h.conflict)
+            for h in listed
+        ]
 
     return (
         panel.query_text == text
