@@ -42,6 +42,7 @@ TEXTS = [
     "",
     "Check every command's exit status, not only its output. " * 60,
     "When a build tool is missing, look for the project's wrapper script (gradlew, mvnw)",
+    "retry the download \udcff",  # a byte the command line could not decode
 ]
 
 

@@ -37,6 +37,12 @@ class Embedder(Protocol):
         ...
 
 
+def encodable(texts: list[str]) -> list[str]:
+    """Texts the tokenizers accept: an undecodable byte from the command line arrives as a
+    lone surrogate, which they refuse; it becomes '?' as any other unreadable byte."""
+    return [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
+
+
 def resolve_model_path(name: str) -> str:
     """Where to load `name` from: the offline copy for the default model, else as given."""
     if name in _OFFLINE_ALIASES:
@@ -94,7 +100,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.encode(
-            texts,
+            encodable(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

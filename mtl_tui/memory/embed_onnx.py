@@ -164,7 +164,9 @@ class OnnxEmbedder:
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
-        encodings = self._tokenizer.encode_batch(texts)
+        from mtl_tui.memory.embed import encodable
+
+        encodings = self._tokenizer.encode_batch(encodable(texts))
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         types = np.array([e.type_ids for e in encodings], dtype=np.int64)

@@ -65,7 +65,9 @@ from mtl_tui.ui.widgets import (
 )
 
 DOUBLE_PRESS = 2.0  # seconds within which a second esc / ctrl+c counts
-RETRIEVE_DEBOUNCE = 0.35
+# Pause after the last key before the panel retrieves: one query costs ~10 ms of
+# embedding, so the pause only keeps the list from flickering while a word is typed.
+RETRIEVE_DEBOUNCE = 0.2
 NARROW = 100  # columns: below, the panel folds into a line and the footer compacts
 
 
