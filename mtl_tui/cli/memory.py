@@ -391,7 +391,10 @@ def _read_memory_file(source: str) -> Memory:
 
 @app.command()
 def add(
-    title: Annotated[str | None, typer.Option(help="Insight title, one line (embedded with the description and content).")] = None,
+    title: Annotated[
+        str | None,
+        typer.Option(help="Insight title, one line (embedded with the description and content)."),
+    ] = None,
     description: Annotated[str | None, typer.Option(help="Insight, one sentence.")] = None,
     content: Annotated[str | None, typer.Option(help="Insight body, 1-3 sentences.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="A tag; repeat for more.")] = None,
