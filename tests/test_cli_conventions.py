@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mtl_tui import paths
 from mtl_tui.memory.store import MemoryStore
 from tests.conftest import DONE, bash, insight, run_mtl, script_file
@@ -88,3 +90,26 @@ def test_run_json_summary_is_complete_and_undo_counts_right(git_repo: Path) -> N
     undo = subprocess.run([sys.executable, "-m", "mtl_tui", "undo"], cwd=git_repo,
                           capture_output=True, text=True, timeout=180)  # fmt: skip
     assert undo.returncode == 0 and "(1 file restored, 0 removed)" in undo.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["memory", "search", "x", "--top-k", "abc"], "invalid value for '--top-k'",
+         "try 'mtl memory search --help'"),
+        (["--theme"], "option '--theme' requires an argument", "try 'mtl --help'"),
+        (["run", "--max-steps", "-1", "x"], "no such option: --max-steps", "try 'mtl run --help'"),
+        (["run", "--step-limit", "-1", "x"], "invalid value for '--step-limit'",
+         "try 'mtl run --help'"),
+        (["memory", "show", "abc"], "invalid value for 'ID'", "try 'mtl memory show --help'"),
+        (["pack", "export"], "missing argument 'PATH'", "try 'mtl pack export --help'"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)  # fmt: skip
+def test_a_usage_error_is_one_line_and_a_hint(args: list[str], message: str, hint: str) -> None:
+    """As gh, uv and ruff print them: no usage block, no box, exit 2."""
+    result = run_mtl(*args)
+    assert result.returncode == 2, result.stderr
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith(f"mtl: error: {message}") and rest == [hint]
+    assert "╭" not in result.stderr and "Usage:" not in result.stderr and not result.stdout

@@ -28,7 +28,8 @@ def main() -> None:
     except MtlError as exc:
         from mtl_tui.scrub import safe_message
 
-        _fail(safe_message(str(exc)), exc.exit_code)
+        hint = getattr(exc, "hint", None)
+        _fail(safe_message(str(exc)), exc.exit_code, hint and safe_message(hint))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except RecursionError:
@@ -52,9 +53,9 @@ def describe_os_error(exc: OSError) -> str:
     return f"{exc.strerror or exc}{where}"
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, hint: str | None = None) -> None:
     try:
-        sys.stderr.write(f"mtl: error: {message}\n")
+        sys.stderr.write(f"mtl: error: {message}\n" + (f"{hint}\n" if hint else ""))
         sys.stderr.flush()
     except (OSError, ValueError):
         pass  # the terminal is gone (SIGHUP): the exit code still tells

@@ -4,13 +4,38 @@ terminal.
 
 Typer 0.29 prints Python types instead (`<bool>`, `<list[Path]>`, `{task}`) and keeps the
 docstring's own line breaks after the first paragraph (a ragged right edge at 80 columns);
-it offers no setting for either, so the display functions are replaced once, here."""
+it offers no setting for either, so the display functions are replaced once, here. Its
+usage errors (a bad option value, a missing argument) come as a box of several lines;
+`usage_error` turns them into one line and a hint, as gh, uv and ruff print them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from typer.core import TyperArgument, TyperOption
+
+from mtl_tui.errors import MtlError
+
+
+class UsageError(MtlError):
+    """Bad usage: one line on stderr, then at most a one-line `hint`; exit 2."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.exit_code = exit_code
+
+
+def usage_error(exc: Any) -> UsageError:
+    """click's usage error (or another ClickException) as one line and a hint."""
+    message = exc.format_message().strip()
+    message = " ".join(message.split())  # click may wrap a long message
+    message = message[:1].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    # the TUI is the hidden command behind `mtl` alone: its help is `mtl --help`
+    path = ctx.command_path.removesuffix(" tui") if ctx is not None else "mtl"
+    hint = f"try '{path} --help'"
+    return UsageError(message, hint, getattr(exc, "exit_code", 2))
 
 
 def _option_metavar(self: TyperOption, ctx: Any) -> str | None:

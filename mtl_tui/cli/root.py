@@ -65,6 +65,23 @@ class _TuiByDefault(TyperGroup):
             preload_embedder(args)  # once a process: main() began it already
         return super().parse_args(ctx, args)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Usage errors as one line and a hint (the error boundary in `mtl_tui.cli` prints
+        them), not click's box: run without click's own error printing."""
+        from typer import _click  # typer's own copy of click, whose exceptions it raises
+
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "mtl")  # also under `python -m mtl_tui`
+        try:
+            code = super().main(*args, **kwargs)
+        except typer.Abort:
+            raise MtlError("aborted") from None
+        except _click.exceptions.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help was shown
+                sys.exit(exc.exit_code)
+            raise helpfmt.usage_error(exc) from None
+        sys.exit(code if isinstance(code, int) else 0)
+
     def _typo(self, word: str, names: list[str]) -> str | None:
         if not re.fullmatch(r"[a-z][a-z-]*", word):
             return None
