@@ -74,8 +74,8 @@ class _TuiByDefault(TyperGroup):
         kwargs.setdefault("prog_name", "mtl")  # also under `python -m mtl_tui`
         try:
             code = super().main(*args, **kwargs)
-        except typer.Abort:
-            raise MtlError("aborted") from None
+        except typer.Abort:  # e.g. end of input at a question: as click exits, 1
+            raise helpfmt.UsageError("aborted", exit_code=1) from None
         except _click.exceptions.ClickException as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # the help was shown
                 sys.exit(exc.exit_code)
