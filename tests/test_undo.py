@@ -192,8 +192,15 @@ def test_undo_restores_exactly_or_names_what_it_did_not(
         assert unrestorable in {d.what for d in result.not_restored}
     if now != original:  # never a difference reported as success
         assert not result.complete
-    with pytest.raises(UndoError, match="nothing to undo"):
-        repo.undo()
+    if result.complete:
+        with pytest.raises(UndoError, match="nothing to undo"):
+            repo.undo()
+        return
+    # Partial: the run stays recorded, and trying again names the same differences.
+    assert repo.runs()[0].run_id == result.run_id and repo.runs()[0].undone
+    again = repo.undo()
+    assert sorted(map(str, again.not_restored)) == sorted(map(str, result.not_restored))
+    assert observe(root) == now
 
 
 def test_submodule_edits_are_named(tmp_path: Path) -> None:
@@ -256,10 +263,19 @@ def test_cli_dry_run_json_list_and_a_non_zero_exit_naming_the_hook(tmp_path: Pat
     done = _mtl(root, "undo")
     assert done.returncode == 1
     assert "hooks: hook post-commit created" in done.stderr and "NOT restored" in done.stderr
-    assert "Partly restored" in done.stdout
+    assert "Partly restored" in done.stdout and "The run stays recorded" in done.stderr
     now = observe(root)
     assert now.pop("hooks") == ["post-commit"] and original.pop("hooks") == []
     assert now == original  # everything else came back
+    # Partial: the run stays for another try, which names the same rest and exits 1 again.
+    listed = json.loads(_mtl(root, "undo", "--list", "--json").stdout)
+    assert [r["partly_undone"] for r in listed] == [True]
+    again = _mtl(root, "undo")
+    assert again.returncode == 1 and "hooks: hook post-commit created" in again.stderr
+    (root / ".git" / "hooks" / "post-commit").unlink()  # the user sees to the hook
+    last = _mtl(root, "undo")
+    assert last.returncode == 0 and "Restored" in last.stdout
+    assert _mtl(root, "undo", "--list", "--json").stdout.strip() == "[]"
 
 
 def test_guard_counts_commits_after_the_run(tmp_path: Path) -> None:
@@ -320,3 +336,47 @@ def test_a_run_names_large_untracked_files_before_it_starts(tmp_path: Path, mtl_
     report = json.loads(undone.stdout)
     assert [d["what"] for d in report["not_restored"]] == ["large_untracked"]
     assert (root / "a.txt").read_text() == "a\nb\nc\n"
+
+
+def test_tests_run_inside_a_run_leave_no_trace_after_undo(tmp_path: Path, mtl_home: Path) -> None:
+    """The usual run: the agent runs the tests. pytest rewrites `.pytest_cache` (ignored by
+    its own .gitignore) and Python the ignored `__pycache__`; both existed before (the user
+    ran the tests too). Undo puts them back byte for byte and exits 0."""
+    from tests.conftest import bash, script_file
+
+    root = tmp_path / "r"
+    root.mkdir()
+    pytest_cmd = "env -u PYTHONDONTWRITEBYTECODE PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q"
+    sh(root, BASE + "printf 'def test_one():\\n    assert 1\\n' > test_one.py\n"
+       f"{pytest_cmd} test_one.py >/dev/null")  # fmt: skip
+    assert (root / ".pytest_cache" / "v" / "cache").is_dir() and (root / "__pycache__").is_dir()
+    original = observe(root)
+    failing = "printf 'def test_two():\\n    assert 0\\n' > test_two.py"
+    model = script_file(tmp_path, [
+        bash(f"{failing} && {pytest_cmd} test_one.py test_two.py; mkdir -p .pytest_cache/x"),
+        bash("echo MTL_TASK_COMPLETE"),
+    ])  # fmt: skip
+    result = _mtl(root, "run", "--yes", "--no-memory", "--no-learn", "--model", model, "task")
+    assert result.returncode == 0, result.stderr
+    changed = observe(root)
+    assert changed["files"][".pytest_cache/v/cache/lastfailed"] != original["files"].get(
+        ".pytest_cache/v/cache/lastfailed"
+    )
+    undone = _mtl(root, "undo")
+    assert undone.returncode == 0, undone.stderr
+    assert observe(root) == original
+    assert "NOT restored" not in undone.stderr
+
+
+def test_an_ignored_file_that_is_not_a_cache_is_never_copied(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    sh(root, BASE + "echo SECRET=1 > .env && mkdir -p .pytest_cache && touch x.pyc")
+    sh(root, "printf 'Signature: 8a477f597d28d172789f06886806bc55\\n' > .pytest_cache/CACHEDIR.TAG"
+             " && printf '*\\n' > .pytest_cache/.gitignore")  # as pytest writes them
+    repo = GitRepo.find(root)
+    assert repo is not None
+    snap = repo.take_snapshot("before")
+    kept = sh(root, f"git ls-tree -r --name-only {snap.commit}:ignored").split()
+    assert sorted(kept) == [".pytest_cache/.gitignore", ".pytest_cache/CACHEDIR.TAG", "x.pyc"]
+    assert ".env" in snap.meta["ignored"] and ".env" not in snap.meta["ignored_saved"]

@@ -26,12 +26,13 @@ def run_undo(
         runs = repo.runs()
         if as_json:
             print_json([{"run": r.run_id, "created": r.created, "message": r.message,
-                         "finished": r.after is not None} for r in runs])  # fmt: skip
+                         "finished": r.after is not None, "partly_undone": bool(r.undone)}
+                        for r in runs])  # fmt: skip
         elif not runs:
             err.print(f"no runs recorded for undo in {repo.name}")
         for r in runs if not as_json else []:
             when = datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M")
-            state = "" if r.after else " (interrupted)"
+            state = " (partly undone)" if r.undone else "" if r.after else " (interrupted)"
             out.print(f"{r.run_id}  {when}{state}")
         return 0
     if prune or prune_all:
@@ -67,6 +68,10 @@ def _report(name: str, result: UndoResult) -> None:
         return
     out.print(f"Partly restored {name} ({_counts(result)}).")
     _not_restored(result, "NOT restored, still as the run left them")
+    err.print(
+        f"The run stays recorded ({result.run_id}): once you have dealt with these, "
+        "`mtl undo` tries again (`--force` if you changed files since)."
+    )
 
 
 def _counts(result: UndoResult) -> str:

@@ -66,6 +66,7 @@ class RunRecord:
     after: str | None
     created: float
     message: str
+    undone: str | None = None  # the state a partial undo left (a retry checks against it)
 
 
 class GitRepo:
@@ -162,14 +163,15 @@ class GitRepo:
             except (GitFailed, ValueError):
                 continue
             created, message = float(meta.get("created", 0)), str(meta.get("message", ""))
-            runs.append(RunRecord(run_id, refs["before"], refs.get("after"), created, message))
+            runs.append(RunRecord(run_id, refs["before"], refs.get("after"), created, message,
+                                  refs.get("undone")))  # fmt: skip
         return sorted(runs, key=lambda r: r.created, reverse=True)
 
     def can_undo(self) -> bool:
         return bool(self.runs())
 
     def drop_run(self, run_id: str) -> None:
-        for which in ("before", "after"):
+        for which in ("before", "after", "undone"):
             self.git.raw("update-ref", "-d", f"{RUNS_PREFIX}{run_id}/{which}", check=False)
 
     def prune(self, keep: int, max_age_days: float, everything: bool = False) -> list[str]:
@@ -195,14 +197,16 @@ class GitRepo:
         run = runs[0]
         before = load_meta(self.git, run.before)
         now = self.snapshotter.state(before["limit"])
-        if run.after and not force:
-            after = load_meta(self.git, run.after)
-            later = [d for d in compare(self.git, after, now) if d.what in RESTORABLE]
+        last = run.undone or run.after  # after a partial undo, what that undo left
+        if last and not force:
+            later = [d for d in compare(self.git, load_meta(self.git, last), now)
+                     if d.what in RESTORABLE]  # fmt: skip
             if later:
                 shown = "; ".join(str(d) for d in later[:5])
                 more = f" and {len(later) - 5} more" if len(later) > 5 else ""
+                when = "the last undo" if run.undone else "the last run ended"
                 raise UndoError(
-                    f"the repository changed after the last run ended ({shown}{more}); "
+                    f"the repository changed after {when} ({shown}{more}); "
                     "`mtl undo --force` restores the pre-run state anyway and discards those "
                     "changes"
                 )
@@ -218,5 +222,9 @@ class GitRepo:
         result.not_restored = restorer.problems + [
             d for d in remaining if str(d) not in {str(p) for p in restorer.problems}
         ]
-        self.drop_run(run.run_id)
+        if result.complete:
+            self.drop_run(run.run_id)
+        else:  # kept: `mtl undo` (or --force) tries again once the user has seen to the rest
+            undone = self.snapshot(f"after a partial undo of {run.run_id}")
+            self.git.raw("update-ref", f"{RUNS_PREFIX}{run.run_id}/undone", undone)
         return result

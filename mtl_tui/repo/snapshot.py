@@ -6,6 +6,7 @@ The snapshot commit's tree holds:
   index       the raw `.git/index` file (staged changes, conflict stages, flags)
   index-tree/ the index as a tree, when it has no conflicts (keeps staged blobs reachable)
   gitstate/   merge, cherry-pick, revert and rebase state files from the git directory
+  ignored/    ignored tool caches (.pytest_cache, __pycache__…) byte for byte (caches.py)
   meta.json   HEAD and its symbolic ref, every ref, the stash list, and fingerprints of
               what undo does not restore (hooks, config, submodules, ignored files, large
               untracked files), so that undo can say what stayed changed.
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtl_tui.repo import caches
 from mtl_tui.repo.gitcmd import Git, zpaths
 
 META_VERSION = 1
@@ -268,6 +270,9 @@ class Snapshotter:
     def take(self, message: str, max_bytes: int | None, extra: dict[str, Any]) -> Snapshot:
         meta = {"version": META_VERSION, **extra, "limit": max_bytes, **self.state(max_bytes)}
         entries = [("040000", "tree", meta["worktree"], "worktree")]
+        cache_tree, meta["ignored_saved"] = caches.capture(self.git, meta["ignored"], max_bytes)
+        if cache_tree:
+            entries.append(("040000", "tree", cache_tree, caches.TREE))
         index = self.git_dir / "index"
         if index.is_file():
             raw = index.read_bytes()

@@ -3,8 +3,8 @@
 Restored: the work tree (bytes, modes, symlinks; no filters), HEAD and its symbolic ref,
 every branch, tag and remote ref, the stash list, the index, merge/rebase state files,
 files, directories and ignored files the run created. Not restorable, only detected:
-hooks, git config, submodule contents, ignored files that existed and changed, and
-untracked files too large to snapshot.
+hooks, git config, submodule contents, ignored files that existed and changed (except tool
+caches, which the snapshot keeps: caches.py), and untracked files too large to snapshot.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtl_tui.repo import caches
 from mtl_tui.repo.gitcmd import Git
 from mtl_tui.repo.snapshot import GITSTATE, Snapshotter
 
@@ -29,6 +30,7 @@ class Difference:
     what: str  # a category: worktree, head, refs, stash, index, hooks, config, ...
     detail: str
     created: str = ""  # the path, when the run created it outside the snapshot
+    entry: str = ""  # the ignored entry it concerns
 
     def __str__(self) -> str:
         return f"{self.what}: {self.detail}"
@@ -46,6 +48,8 @@ def undoable(difference: Difference, before: dict[str, Any]) -> bool:
     """Whether undo puts this difference back: what a dry run promises."""
     if difference.what in RESTORABLE:
         return True
+    if difference.what == "ignored" and difference.entry in before.get("ignored_saved", {}):
+        return True  # a tool cache the snapshot keeps
     created = difference.created
     return bool(created) and not (
         difference.what == "ignored" and inside_known_ignored(created, before)
@@ -85,7 +89,8 @@ def compare(git: Git, before: dict[str, Any], now: dict[str, Any]) -> list[Diffe
             if old != new:
                 verb = "created" if old is None else "deleted" if new is None else "changed"
                 made = name if key in ("ignored",) and old is None else ""
-                found.append(Difference(key, f"{label} {name} {verb}", made))
+                entry = name if key == "ignored" else ""
+                found.append(Difference(key, f"{label} {name} {verb}", made, entry))
     for path, sig in before["large_untracked"].items():
         if now["large_untracked"].get(path) != sig:
             found.append(Difference(
@@ -163,6 +168,7 @@ class Restorer:
         self.worktree()
         self.index()
         self.gitstate()
+        self.ignored_caches()
         self.created_leftovers()
 
     # -- git state --------------------------------------------------------------------
@@ -278,6 +284,26 @@ class Restorer:
         while directory != self.root and directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()
             directory = directory.parent
+
+    def ignored_caches(self) -> None:
+        """Tool caches the run rewrote (the snapshot keeps them: caches.py)."""
+        saved: dict[str, Any] = self.meta.get("ignored_saved", {})
+        now = self.snap.ignored()
+        changed = [e for e in saved if now.get(e) != self.meta["ignored"].get(e)]
+        if not changed:
+            return
+        blobs = _Blobs(self.root)
+        try:
+            for entry in changed:
+
+                def read(rel: str) -> bytes:
+                    spec = f"{self.commit}:{caches.TREE}/{rel}"
+                    return blobs.get(spec.encode("utf-8", "surrogateescape"))
+
+                caches.restore(self.root, entry, saved[entry], read)
+                self.restored.append(entry)
+        finally:
+            blobs.close()
 
     def created_leftovers(self) -> None:
         """What the run created outside the snapshot: empty directories, large untracked

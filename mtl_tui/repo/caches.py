@@ -1,0 +1,135 @@
+"""Ignored tool caches (`.pytest_cache`, `__pycache__`, `.mypy_cache`, `.ruff_cache`…) kept
+byte for byte in the snapshot, so that undo puts them back exactly when a run's commands
+rewrote them: running the tests inside a run is the usual case.
+
+Only caches: a directory tagged with CACHEDIR.TAG (the Cache Directory Tagging spec pytest,
+mypy and ruff follow), anything under `__pycache__`, and `.pyc` files. Other ignored files
+(`.env`, build output, virtual environments) are never copied into the repository's object
+store; undo still names them when they changed. A cache over the snapshot's size limit or
+with more than CACHE_FILES files is only fingerprinted, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mtl_tui.repo.gitcmd import Git
+
+CACHE_FILES = 5_000  # files in one cache entry, beyond which it is only fingerprinted
+TREE = "ignored"  # where the snapshot commit keeps the cache files
+
+
+def is_cache(root: Path, rel: str) -> bool:
+    """Whether an ignored entry (`ls-files --directory` form) is a tool's cache."""
+    parts = rel.rstrip("/").split("/")
+    if "__pycache__" in parts or rel.endswith((".pyc", ".pyo")):
+        return True
+    top = len(parts) if rel.endswith("/") else len(parts) - 1
+    return any((root.joinpath(*parts[:n]) / "CACHEDIR.TAG").is_file() for n in range(1, top + 1))
+
+
+def _listing(root: Path, rel: str) -> tuple[dict[str, list[int]], list[str], int] | None:
+    """An entry's files ({path: [mode, mtime_ns]}), its directories and their total size."""
+    path = root / rel
+    files: dict[str, list[int]] = {}
+    dirs: list[str] = []
+    total = 0
+
+    def add(full: Path) -> None:
+        nonlocal total
+        st = full.lstat()
+        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            files[full.relative_to(root).as_posix()] = [st.st_mode, st.st_mtime_ns]
+            total += st.st_size
+
+    if path.is_symlink() or not path.is_dir():
+        if not (path.is_symlink() or path.is_file()):
+            return None
+        add(path)
+        return files, dirs, total
+    for base, subdirs, names in os.walk(path):
+        dirs.append(Path(base).relative_to(root).as_posix())
+        for name in [*names, *(d for d in subdirs if (Path(base) / d).is_symlink())]:
+            add(Path(base) / name)
+            if len(files) > CACHE_FILES:
+                return None
+    return files, dirs, total
+
+
+def capture(
+    git: Git, ignored: dict[str, Any], max_bytes: int | None
+) -> tuple[str, dict[str, Any]]:
+    """Store the ignored caches' files; returns (tree id or "", what was saved per entry)."""
+    root = git.root
+    saved: dict[str, dict[str, Any]] = {}
+    for rel in ignored:
+        if not is_cache(root, rel):
+            continue
+        listing = _listing(root, rel)
+        if listing is None or (max_bytes is not None and listing[2] > max_bytes):
+            continue
+        saved[rel] = {"files": listing[0], "dirs": listing[1]}
+    every = {f: info for entry in saved.values() for f, info in entry["files"].items()}
+    if not every:
+        return "", {}
+    regular = [r for r, (mode, _t) in every.items() if not stat.S_ISLNK(mode)]
+    shas: dict[str, str] = {}
+    if regular and not any("\n" in r for r in regular):  # --stdin-paths is line based
+        listing = b"".join(os.fsencode(str(root / r)) + b"\n" for r in regular)
+        out = git.raw("hash-object", "-w", "--no-filters", "--stdin-paths", input=listing)
+        shas = dict(zip(regular, out.decode().split(), strict=True))
+    lines = []
+    for rel, (mode, _mtime) in every.items():
+        full = root / rel
+        if stat.S_ISLNK(mode):
+            sha, kind = git.hash_blob(os.fsencode(os.readlink(full))), "120000"
+        else:
+            sha = shas.get(rel) or git.hash_blob(full.read_bytes())
+            kind = "100755" if mode & 0o111 else "100644"
+        lines.append(f"{kind} {sha}\t".encode() + os.fsencode(rel) + b"\0")
+    with tempfile.TemporaryDirectory(prefix="mtl-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git.raw("update-index", "-z", "--add", "--index-info", input=b"".join(lines), env=env)
+        tree = git.text("write-tree", env=env)
+    return tree, saved
+
+
+def restore(root: Path, entry: str, saved: dict[str, Any], read: Callable[[str], bytes]) -> None:
+    """Put one saved cache entry back: its files' bytes, modes and times (`read(path)`
+    gives a file's saved bytes); what the run added inside it goes."""
+    files: dict[str, list[int]] = saved["files"]
+    keep_dirs = set(saved["dirs"])
+    target = root / entry
+    if target.is_dir() and not target.is_symlink():
+        for base, subdirs, names in os.walk(target, topdown=False):
+            for name in names + [d for d in subdirs if (Path(base) / d).is_symlink()]:
+                full = Path(base) / name
+                if full.relative_to(root).as_posix() not in files:
+                    full.unlink()
+            here = Path(base)
+            if here.relative_to(root).as_posix() not in keep_dirs and not any(here.iterdir()):
+                here.rmdir()
+    elif entry.endswith("/") and (target.is_symlink() or target.exists()):
+        target.unlink()  # a file or link where the directory was
+    for rel in sorted(keep_dirs):
+        (root / rel).mkdir(parents=True, exist_ok=True)
+    for rel, (mode, mtime) in files.items():
+        full = root / rel
+        data = read(rel)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        if full.is_dir() and not full.is_symlink():
+            shutil.rmtree(full)
+        elif full.is_symlink() or full.exists():
+            full.unlink()
+        if stat.S_ISLNK(mode):
+            os.symlink(os.fsdecode(data), full)
+        else:
+            full.write_bytes(data)
+            os.chmod(full, stat.S_IMODE(mode))
+        os.utime(full, ns=(mtime, mtime), follow_symlinks=False)
