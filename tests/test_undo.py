@@ -346,7 +346,7 @@ def test_tests_run_inside_a_run_leave_no_trace_after_undo(tmp_path: Path, mtl_ho
 
     root = tmp_path / "r"
     root.mkdir()
-    pytest_cmd = "env -u PYTHONDONTWRITEBYTECODE PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q"
+    pytest_cmd = "env -u PYTHONDONTWRITEBYTECODE PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest"
     sh(root, BASE + "printf 'def test_one():\\n    assert 1\\n' > test_one.py\n"
        f"{pytest_cmd} test_one.py >/dev/null")  # fmt: skip
     assert (root / ".pytest_cache" / "v" / "cache").is_dir() and (root / "__pycache__").is_dir()
@@ -372,8 +372,11 @@ def test_an_ignored_file_that_is_not_a_cache_is_never_copied(tmp_path: Path) -> 
     root = tmp_path / "r"
     root.mkdir()
     sh(root, BASE + "echo SECRET=1 > .env && mkdir -p .pytest_cache && touch x.pyc")
-    sh(root, "printf 'Signature: 8a477f597d28d172789f06886806bc55\\n' > .pytest_cache/CACHEDIR.TAG"
-             " && printf '*\\n' > .pytest_cache/.gitignore")  # as pytest writes them
+    sh(
+        root,
+        "printf 'Signature: 8a477f597d28d172789f06886806bc55\\n' > .pytest_cache/CACHEDIR.TAG"
+        " && printf '*\\n' > .pytest_cache/.gitignore",
+    )  # as pytest writes them
     repo = GitRepo.find(root)
     assert repo is not None
     snap = repo.take_snapshot("before")

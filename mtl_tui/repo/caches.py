@@ -62,9 +62,7 @@ def _listing(root: Path, rel: str) -> tuple[dict[str, list[int]], list[str], int
     return files, dirs, total
 
 
-def capture(
-    git: Git, ignored: dict[str, Any], max_bytes: int | None
-) -> tuple[str, dict[str, Any]]:
+def capture(git: Git, ignored: dict[str, Any], max_bytes: int | None) -> tuple[str, dict[str, Any]]:
     """Store the ignored caches' files; returns (tree id or "", what was saved per entry)."""
     root = git.root
     saved: dict[str, dict[str, Any]] = {}
