@@ -24,9 +24,9 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widget import Widget
+from textual.widgets import Static
 
 from mtl_tui import events as ev
 from mtl_tui import paths
@@ -42,7 +42,9 @@ from mtl_tui.memory.starter import should_offer_starter, starter_size
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
 from mtl_tui.repo.git import UndoError
+from mtl_tui.selection import SelectionCount
 from mtl_tui.session import RunSummary, Session, accepted_by_default
+from mtl_tui.ui.footer import NARROW, FittingFooter
 from mtl_tui.ui.screens import (
     ConfirmScreen,
     EditMemoryScreen,
@@ -68,7 +70,6 @@ DOUBLE_PRESS = 2.0  # seconds within which a second esc / ctrl+c counts
 # Pause after the last key before the panel retrieves: one query costs ~10 ms of
 # embedding, so the pause only keeps the list from flickering while a word is typed.
 RETRIEVE_DEBOUNCE = 0.2
-NARROW = 100  # columns: below, the panel folds into a line and the footer compacts
 
 
 def _same_listing(panel: InsightsPanel, hits: list[Hit], text: str, found: Retrieval) -> bool:
@@ -104,6 +105,32 @@ def _safe(exc: BaseException) -> str:
     from mtl_tui.scrub import safe_message
 
     return safe_message(str(exc))
+
+
+IDLE_PROMPT = "Describe a task · enter runs it · ctrl+j newline"
+BUSY_PROMPT = "A run is in progress: answer the question above · esc twice interrupts"
+
+
+class MainScreen(Screen[None]):
+    """The main screen. Tab goes from the question or the prompt to the insights panel,
+    then the conversation's folded outputs (their place on screen would put the
+    conversation first, so a tab after a run crossed every output before the panel)."""
+
+    def __init__(self) -> None:
+        super().__init__(id="_default")
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        chain = super().focus_chain  # visible, enabled widgets only
+
+        def rank(widget: Widget) -> int:
+            for index, where in enumerate(("#dock", "#prompt", "#insights", "#conversation")):
+                node = self.query_one(where)
+                if widget is node or node in widget.ancestors:
+                    return index
+            return len(chain)
+
+        return sorted(chain, key=rank)  # stable: the order within each part stays
 
 
 class MtlApp(App[None]):
@@ -159,6 +186,9 @@ class MtlApp(App[None]):
 
     # -- start-up -----------------------------------------------------------------------
 
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen()
+
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with Horizontal(id="main"):
@@ -166,10 +196,8 @@ class MtlApp(App[None]):
             yield InsightsPanel(id="insights")
         yield Static("", id="insights-line")
         yield Dock(id="dock")  # the question waiting for an answer, always in view
-        yield PromptArea(
-            id="prompt", placeholder="Describe a task · enter runs it · ctrl+j newline"
-        )
-        yield Footer()
+        yield PromptArea(id="prompt", placeholder=IDLE_PROMPT)
+        yield FittingFooter()
 
     def on_load(self) -> None:
         # Before compose and the first frame: the pool, the repository and the (preloaded)
@@ -206,9 +234,6 @@ class MtlApp(App[None]):
             callback(*args, **kwargs)
 
     def on_resize(self, event: events.Resize) -> None:
-        """Narrow terminals: the footer without padding, so that its keys fit."""
-        with contextlib.suppress(NoMatches):  # before compose
-            self.query_one(Footer).compact = event.size.width < NARROW
         self.call_after_refresh(self._keep_focus_in_view)
 
     def _keep_focus_in_view(self) -> None:
@@ -413,20 +438,21 @@ class MtlApp(App[None]):
         self._update_insights_line()
 
     def _update_insights_line(self) -> None:
+        """The panel's count and the folded line's: one count (selection.py), one text."""
         panel = self.query_one(InsightsPanel)
-        hits, accepted = panel.hits, panel.accepted_hits()
+        accepted = panel.accepted_hits()
         over: list[LeftOut] = self.session.fit_budget(accepted)[1] if self.session else []
         panel.mark_over_budget({o.hit.memory.id or -1: o.detail for o in over})
-        budget = f" ({len(over)} over budget)" if over else ""
+        count = SelectionCount(
+            query=panel.query_text,
+            retrieved=sum(not item.below_floor for item in panel.items),
+            accepted=len(accepted),
+            held_back=len(panel.below) + len(panel.left_out),
+            over_budget=len(over),
+        )
+        panel.show_count(count.text())
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
-        held = len(panel.below) + len(panel.left_out)
-        if hits:
-            what = f"{len(hits)} retrieved, {len(accepted)} accepted{budget}"
-        elif panel.query_text.strip():
-            what = "nothing relevant enough" + (f" ({held} held back)" if held else "")
-        else:
-            what = "none yet"
-        line = f"Insights: {what} · ctrl+b {shown}"
+        line = f"Insights: {count.text()} · ctrl+b {shown}"
         self.query_one("#insights-line", Static).update(line)
 
     # -- the insights panel ---------------------------------------------------------------
@@ -484,7 +510,7 @@ class MtlApp(App[None]):
         current = panel.query_text == text
         retrieved = panel.hits if current else None
         accepted = panel.accepted_hits() if current else None
-        self.running = True
+        self._set_running(True)
         self._diff_ready = False
         self._set_status(state="running", step=0, cost=0.0)
         self._run(text, retrieved, accepted)
@@ -508,8 +534,18 @@ class MtlApp(App[None]):
             summary = None
         self.call_from_thread(self._finished, summary)
 
+    def _set_running(self, running: bool) -> None:
+        """While a run is active the prompt takes no keys (they would start nothing, or
+        were meant for the question): disabled, out of the tab order, and saying why."""
+        self.running = running
+        prompt = self.query_one(PromptArea)
+        if running and prompt.has_focus:
+            self.screen.set_focus(None)  # not to a neighbour: a key for the question
+        prompt.disabled = running
+        prompt.placeholder = BUSY_PROMPT if running else IDLE_PROMPT
+
     def _finished(self, summary: RunSummary | None) -> None:
-        self.running = False
+        self._set_running(False)
         self._waiting = None
         self.last_summary = summary
         self._clear_dock("interrupted")
@@ -770,17 +806,26 @@ class MtlApp(App[None]):
             except UndoError as exc:
                 self.notify(str(exc), severity="error", timeout=10)
                 return
-            self._undo_ready = self._diff_ready = False
+            self._diff_ready = False
+            self._undo_ready = repo.can_undo()  # a partial undo keeps the run for a retry
             self.refresh_bindings()
             message = (
                 f"Undone: {plural(len(result.restored), 'file')} restored, "
                 f"{len(result.removed)} removed."
             )
-            if not result.complete:  # never claim more than undo did
-                names = "; ".join(str(d) for d in result.not_restored[:5])
-                message = f"Partly undone. NOT restored: {names}"
-                self.query_one(Conversation).add_note(message)
-                self.notify(message, severity="error", timeout=15)
+            if not result.complete:  # never claim more than undo did: every item, named
+                names = "\n".join(f"  {d}" for d in result.not_restored)
+                self.query_one(Conversation).add_note(
+                    f"Partly undone: {len(result.not_restored)} NOT restored, still as the run "
+                    f"left them:\n{names}\nThe run stays recorded: once you have dealt with "
+                    "these, ctrl+z tries again (mtl undo --force if files changed since).",
+                    "error",
+                )
+                missed = result.not_restored
+                first = "; ".join(str(d) for d in missed[:3])
+                more = f" and {len(missed) - 3} more" if len(missed) > 3 else ""
+                self.notify(f"Partly undone. NOT restored: {first}{more}", severity="error",
+                            timeout=15)  # fmt: skip
                 return
             self.query_one(Conversation).add_note(message)
             self.notify(message)

@@ -7,20 +7,30 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
 
 from mtl_tui.memory.prune import Health, health_of
 from mtl_tui.memory.retrieve import provenance
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.records import KINDS, Memory
+from mtl_tui.ui.footer import NARROW, FittingFooter
 
 BROWSER_ROWS = 500  # rows shown at once; search and filters narrow the pool
+# The browser's key columns, before the title (which takes the width they leave); "from"
+# is the origin (run, manual, a pack's name).
+COLUMNS = (" ", "id", "votes", "used", "last", "scope", "prune", "kind", "lang", "from")
+SHORT_KINDS = {"insight": "ins", "summary": "sum", "workflow": "wf", "trajectory": "traj"}
+
+
+def _ellipsize(text: str, width: int) -> str:
+    return text if cell_len(text) <= width else set_cell_size(text, max(width - 1, 0)) + "…"
 
 
 def memory_text(memory: Memory, health: Health | None = None) -> Text:
@@ -98,7 +108,7 @@ class MemoryDetail(ModalScreen[None]):
             yield Static(memory_text(self.memory, self.health))
             if self.why:
                 yield Static(self.why, classes="dim", id="detail-why", markup=False)
-        yield Footer()
+        yield FittingFooter()
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -137,7 +147,7 @@ class TextScreen(ModalScreen[None]):
             from rich.syntax import Syntax  # pygments: not before the first frame
 
             yield Static(Syntax(self.body or "(empty)", self.lexer, word_wrap=True))
-        yield Footer()
+        yield FittingFooter()
 
 
 class ExportScreen(ModalScreen[dict[str, object] | None]):
@@ -191,7 +201,7 @@ class EditMemoryScreen(ModalScreen[Memory | None]):
                         value, id=f"field-{name}", soft_wrap=True, show_line_numbers=False
                     )
             yield Static("ctrl+s saves · esc cancels · tab next field", classes="dim")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         for area in self.query("TextArea, Input"):
@@ -245,6 +255,7 @@ class MemoryBrowser(Screen[None]):
         self.marked: set[int] = set()
         self.rows: list[Memory] = []
         self.health: dict[int, Health] = {}
+        self._title_width = 40
 
     def compose(self) -> ComposeResult:
         yield Label("Memories", classes="dialog-title")
@@ -257,18 +268,15 @@ class MemoryBrowser(Screen[None]):
                          id="browser-lang")  # fmt: skip
         yield Static("", id="browser-count")
         yield DataTable(cursor_type="row", zebra_stripes=True, id="browser-table")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        # The short key columns first, then the title: on a narrow screen what gets cut is
-        # kind, language and origin (the table scrolls sideways to them).
-        table.add_columns(
-            " ", "id", "votes", "used", "last", "scope", "prune", "title", "kind", "lang",
-            "origin",
-        )  # fmt: skip
         self.reload()
-        table.focus()
+        self.query_one(DataTable).focus()
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self.call_after_refresh(self._fill)  # once the table has its new width
 
     def _filters(self) -> tuple[str, str | None, str | None]:
         query = self.query_one("#browser-search", Input).value.strip()
@@ -297,10 +305,7 @@ class MemoryBrowser(Screen[None]):
     def _show(self, rows: list[Memory], total: int, query: str, health: dict[int, Health]) -> None:
         self.rows = rows
         self.health = health
-        table = self.query_one(DataTable)
-        table.clear()
-        for memory in rows:
-            table.add_row(*self._cells(memory), key=str(memory.id))
+        self._fill()
         shown = f"{len(rows):,} of {total:,}" if len(rows) < total else f"{total:,}"
         how = f" best matches for “{query}”" if query else " newest first"
         self.query_one("#browser-count", Static).update(
@@ -308,13 +313,38 @@ class MemoryBrowser(Screen[None]):
             "s: global/project · enter: health"
         )
 
-    def _cells(self, memory: Memory) -> tuple[str, ...]:
+    def _fill(self) -> None:
+        """Every column but the title as wide as its content (shortened on a narrow
+        screen); the title takes what is left, cut with an ellipsis."""
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        narrow = self.app.size.width < NARROW
+        cells = [self._cells(memory, narrow) for memory in self.rows]
+        widths = [
+            max([cell_len(h), *(cell_len(row[i]) for row in cells)]) for i, h in enumerate(COLUMNS)
+        ]
+        room = (table.size.width or self.app.size.width) - 2  # 2: the vertical scroll bar
+        spare = room - sum(widths) - 2 * table.cell_padding * (len(COLUMNS) + 1)
+        title_width = max(spare, 12)
+        self._title_width = title_width
+        table.clear(columns=True)
+        for name, width in zip(COLUMNS, widths, strict=True):
+            table.add_column(name, width=width, key=name)
+        table.add_column("title", width=title_width, key="title")
+        for memory, row in zip(self.rows, cells, strict=True):
+            table.add_row(*row, _ellipsize(memory.title, title_width), key=str(memory.id))
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+
+    def _cells(self, memory: Memory, narrow: bool = False) -> tuple[str, ...]:
+        """The short key columns (COLUMNS), shortened when `narrow`."""
         health = self.health.get(memory.id or -1)
         used = str(memory.uses)
         if health and health.win_rate is not None:
             used += f" {health.win_rate:.0%}"  # won, of the runs with a known outcome
         codes = list(dict.fromkeys(health.codes)) if health else []
         prune = (codes[0] + (f"+{len(codes) - 1}" if len(codes) > 1 else "")) if codes else "-"
+        lang = ", ".join(memory.languages) or "any"
         return (
             "●" if memory.id in self.marked else " ",
             str(memory.id),
@@ -323,11 +353,19 @@ class MemoryBrowser(Screen[None]):
             _age(memory.last_accepted_at),
             "proj" if memory.scope == "project" else "glob",
             prune,
-            memory.title[:80],
-            memory.kind,
-            (", ".join(memory.languages) or "any")[:16],
-            memory.origin[:20],
+            SHORT_KINDS.get(memory.kind, memory.kind) if narrow else memory.kind,
+            _ellipsize(lang.replace(", ", ","), 10) if narrow else _ellipsize(lang, 16),
+            _ellipsize(memory.origin.removeprefix("pack:"), 10 if narrow else 20),
         )
+
+    def _redraw(self, memory: Memory) -> None:
+        table = self.query_one(DataTable)
+        index = next(i for i, m in enumerate(self.rows) if m.id == memory.id)
+        self.rows[index] = memory
+        cells = self._cells(memory, self.app.size.width < NARROW)
+        for column, value in enumerate(cells):
+            table.update_cell_at((index, column), value)
+        table.update_cell_at((index, len(cells)), _ellipsize(memory.title, self._title_width))
 
     @on(Input.Submitted, "#browser-search")
     @on(Select.Changed)
@@ -339,13 +377,6 @@ class MemoryBrowser(Screen[None]):
         if not self.rows or table.cursor_row >= len(self.rows):
             return None
         return self.rows[table.cursor_row]
-
-    def _redraw(self, memory: Memory) -> None:
-        table = self.query_one(DataTable)
-        index = next(i for i, m in enumerate(self.rows) if m.id == memory.id)
-        self.rows[index] = memory
-        for column, value in enumerate(self._cells(memory)):
-            table.update_cell_at((index, column), value)
 
     def action_vote(self, up: bool) -> None:
         if (memory := self._current()) and memory.id is not None:

@@ -272,8 +272,13 @@ class InsightsPanel(Vertical):
         self.show_below = False
 
     def compose(self) -> ComposeResult:
+        yield Static("none yet", id="insights-counts")
         yield Static("Type a task to see what the pool remembers.", id="insights-hint")
         yield ListView(id="insights-list")
+
+    def show_count(self, text: str) -> None:
+        """The count the app's folded line shows too (the app counts, selection.py)."""
+        self.query_one("#insights-counts", Static).update(text)
 
     @property
     def items(self) -> list[InsightItem]:
@@ -323,15 +328,14 @@ class InsightsPanel(Vertical):
         if note:
             hint.update(note)
         elif not hits:
-            hint.update(" · ".join(filter(None, ["Nothing relevant enough." + out,
+            hint.update(" · ".join(filter(None, [out.removeprefix(" · "),
                                                  toggle and f"tab, then {toggle}"]))
                         if query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
             keys = "tab, then a accept · x reject · +/− vote · ⏎ details"  # keys of the list
-            at = f" at relevance ≥ {cut:.2f}" if cut is not None else ""
-            hint.update(" · ".join(filter(None, [f"{len(hits)} retrieved{at}", keys + out,
-                                                 toggle])))  # fmt: skip
+            at = f"in the prompt at relevance ≥ {cut:.2f}" if cut is not None else ""
+            hint.update(" · ".join(filter(None, [at, keys + out, toggle])))
         self.border_title = self._title(len(hits), held if below_shown else 0)
 
     @staticmethod
@@ -545,11 +549,18 @@ class Dock(VerticalScroll, can_focus=False):
 
 
 def leave_dock(question: Widget, summary: str) -> None:
-    """A question answered: its summary goes to the conversation, the prompt gets focus."""
+    """A question answered: its summary goes to the conversation, the prompt gets focus
+    (during a run it is disabled: then nothing has it until the next question, rather
+    than a neighbour such as the insights list, where a key for that question would
+    reject an insight)."""
     app = question.app
     app.query_one(Conversation).add_note(summary, "answered")
+    prompt = app.query_one(PromptArea)
+    if question.has_focus_within or question.has_focus:
+        app.screen.set_focus(None)
     question.remove()
-    app.query_one(PromptArea).focus()
+    if not prompt.disabled:
+        prompt.focus()
 
 
 class LiveOutput(Static):

@@ -1,0 +1,28 @@
+"""How many memories one retrieval offered and how many the user took, counted once here
+for every place that shows it (the TUI's panel and its folded line say the same)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SelectionCount:
+    query: str
+    retrieved: int  # passed the cuts: what the agent gets unless rejected
+    accepted: int  # in the prompt's selection, held-back ones the user took included
+    held_back: int  # candidates the cuts held back, and those superseded or in conflict
+    over_budget: int = 0  # accepted, but beyond the memory budget
+
+    def text(self) -> str:
+        if not self.query.strip():
+            return "none yet"
+        if self.retrieved:
+            budget = f" ({self.over_budget} over budget)" if self.over_budget else ""
+            parts = [f"{self.retrieved} retrieved, {self.accepted} accepted{budget}"]
+        else:
+            taken = f", {self.accepted} accepted" if self.accepted else ""
+            parts = [f"nothing relevant enough{taken}"]
+        if self.held_back:
+            parts.append(f"{self.held_back} held back")
+        return " · ".join(parts)
