@@ -224,6 +224,13 @@ def test_small_review(snap_compare, git_repo: Path, pool: list[int], tmp_path: P
         await until(pilot, lambda: bar(pilot.app) is not None)  # type: ignore[arg-type]
         await pilot.press("y")
         await until(pilot, lambda: pilot.app.query("ReviewList ListView:focus"))
+        talk = pilot.app.query_one("#conversation")  # its newest line in view, once laid out
+
+        def newest_in_view() -> bool:
+            last = talk.children[-1].region
+            return bool(last.area) and talk.region.contains_region(last)
+
+        await until(pilot, newest_in_view)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

@@ -429,4 +429,5 @@ async def test_a_task_given_at_launch_shows_its_retrieval_in_the_panel(
         await pilot.pause(0.5)  # past the prompt's retrieval debounce
         hint = str(app.query_one("#insights-hint").render())
         assert "Type a task" not in hint
-        assert "Nothing relevant enough" in hint and "held back" in hint
+        counts = str(app.query_one("#insights-counts").render())
+        assert "nothing relevant enough" in counts and "held back" in hint

@@ -282,7 +282,9 @@ class InsightsPanel(Vertical):
 
     @property
     def items(self) -> list[InsightItem]:
-        return list(self.query(InsightItem))
+        """The rows shown now: not those `show` has just cleared, which leave the DOM only
+        after this turn of the event loop (counted too, they doubled every count)."""
+        return [item for item in self.query(InsightItem) if not item._pruning]
 
     def show(
         self,
