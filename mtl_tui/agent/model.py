@@ -186,19 +186,84 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, transient)
 
 
-def _explain(exc: Exception, model: str) -> str:
+def _connection_failure(exc: BaseException) -> str | None:
+    """Why the endpoint could not be reached (refused, unknown host…), from the innermost
+    network error under litellm's wrapping; None when the endpoint did answer."""
+    seen: set[int] = set()
+    reason = None
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if isinstance(current, OSError) and current.strerror:
+            reason = current.strerror
+        elif name in ("ConnectError", "APIConnectionError", "ConnectTimeout") and not reason:
+            reason = str(current)
+        current = current.__cause__ or current.__context__
+    return " ".join(reason.lower().split()) if reason else None
+
+
+def endpoint_text(model: str, api_base: str | None) -> str:
+    """`model 'M' at URL` (the URL scrubbed: it may carry credentials)."""
+    if not api_base:
+        return f"model '{model}'"
+    from mtl_tui.scrub import safe_message
+
+    return f"model '{model}' at {safe_message(api_base)}"
+
+
+def unreachable(model: str, api_base: str | None, reason: str) -> str:
+    if api_base:
+        from mtl_tui.scrub import safe_message
+
+        return f"cannot reach {safe_message(api_base)} (model '{model}'): {reason}"
+    return f"cannot reach the provider of model '{model}': {reason}"
+
+
+def probe_endpoint(api_base: str, timeout: float = 3.0) -> str | None:
+    """Whether an OpenAI-compatible endpoint answers at all (any HTTP status counts):
+    None if it does, else why not. No litellm, no credentials sent."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    try:
+        parts = urllib.parse.urlsplit(api_base.rstrip("/") + "/models")
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = host + (f":{parts.port}" if parts.port else "")  # user:password@ left out
+        url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        with urllib.request.urlopen(url, timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, OSError) and reason.strerror:
+            return reason.strerror.lower()
+        return " ".join(str(reason).lower().split())
+    except TimeoutError:
+        return f"no answer in {timeout:.0f} s"
+    except (OSError, ValueError) as exc:
+        return " ".join(str(exc).lower().split()) or type(exc).__name__
+
+
+def _explain(exc: Exception, model: str, api_base: str | None = None) -> str:
     litellm = import_litellm()
+    if (reason := _connection_failure(exc)) is not None:
+        return unreachable(model, api_base, reason)
     text = " ".join(str(getattr(exc, "message", exc)).split())[:300]
     status = getattr(exc, "status_code", None)
+    where = endpoint_text(model, api_base)
     if isinstance(exc, litellm.AuthenticationError) or status in (401, 403):
-        return f"the model provider rejected the credentials for '{model}': {text}"
+        return f"the model provider rejected the credentials for {where}: {text}"
     if isinstance(exc, litellm.ContextWindowExceededError) or "context_length" in text:
-        return f"the conversation no longer fits the context window of '{model}': {text}"
+        return f"the conversation no longer fits the context window of {where}: {text}"
     if isinstance(exc, litellm.NotFoundError) or status == 404:
-        return f"model '{model}' was not found by its provider: {text}"
+        return f"{where} was not found by its provider: {text}"
     if isinstance(exc, litellm.Timeout):
-        return f"model '{model}' did not answer in time: {text}"
-    return f"model '{model}' failed: {text}"
+        return f"{where} did not answer in time: {text}"
+    return f"{where} failed: {text}"
 
 
 class LitellmModel:
@@ -250,15 +315,15 @@ class LitellmModel:
             except ModelError:
                 raise
             except Exception as exc:
+                why = _explain(exc, self.name, self.api_base)
                 if not _is_transient(exc):
-                    raise ModelError(_explain(exc, self.name)) from exc
+                    raise ModelError(why) from exc
                 if attempt == self.retries:
-                    raise ModelError(
-                        f"{_explain(exc, self.name)} (gave up after {attempt + 1} attempts)"
-                    ) from exc
+                    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                    raise ModelError(f"{why} (gave up after {tries})") from exc
                 delay = self.backoff * 2**attempt
                 if on_retry:
-                    on_retry(attempt + 1, delay, _explain(exc, self.name))
+                    on_retry(attempt + 1, delay, why)
                 time.sleep(delay)
         raise AssertionError("unreachable")
 

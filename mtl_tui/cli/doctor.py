@@ -9,7 +9,13 @@ from pathlib import Path
 from rich.markup import escape
 
 from mtl_tui import paths
-from mtl_tui.agent.model import SCRIPTED_PREFIX, missing_credentials, start_loading_litellm
+from mtl_tui.agent.model import (
+    SCRIPTED_PREFIX,
+    missing_credentials,
+    probe_endpoint,
+    start_loading_litellm,
+    unreachable,
+)
 from mtl_tui.cli.common import err, notice, out, print_json
 from mtl_tui.config import Settings, load_settings
 from mtl_tui.errors import MtlError
@@ -22,6 +28,7 @@ from mtl_tui.memory.embed import (
 )
 from mtl_tui.memory.scope import view_for
 from mtl_tui.memory.store import MemoryStore
+from mtl_tui.scrub import safe_message
 
 
 @dataclass
@@ -137,17 +144,24 @@ def _check_model(cfg: Settings) -> Check:
             f"{paths.config_file()}",
             essential=False,
         )
+    if cfg.api_base:  # a server of the user's own: does it answer at all?
+        where = safe_message(cfg.api_base)
+        with err.status(f"Trying {where}…"):
+            problem = probe_endpoint(cfg.api_base)
+        if problem:
+            return Check("model", False, unreachable(cfg.model, cfg.api_base, problem),
+                         essential=False)  # fmt: skip
+        return Check("model", True, f"{cfg.model} at {where}, which answers", essential=False)
     with err.status("Loading litellm…"):
         missing = missing_credentials(cfg.model)
-    where = f" at {cfg.api_base}" if cfg.api_base else ""
-    if missing and not cfg.api_base:
+    if missing:
         return Check(
             "model",
             False,
             f"{cfg.model}: credentials missing, set {', '.join(missing)}",
             essential=False,
         )
-    return Check("model", True, f"{cfg.model}{where}, credentials found", essential=False)
+    return Check("model", True, f"{cfg.model}, credentials found", essential=False)
 
 
 def _check_bench_languages() -> list[Check]:
