@@ -212,3 +212,24 @@ async def test_the_browser_keeps_its_key_columns_at_80_columns(
         await pilot.press("plus")  # a redrawn row keeps its shortened cells
         assert [str(cell) for cell in table.get_row_at(0)][names.index("votes")] == "+1"
         assert str(table.get_row_at(0)[names.index("title")]) == title
+
+
+async def test_a_question_takes_its_keys_from_any_focus(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    app = make_app(git_repo, [bash("ls src"), DONE, "PASS"], tmp_path)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await ready(pilot)
+        panel = await type_task(pilot, TASK)
+        await pilot.press("enter")
+        await until(pilot, lambda: bar(app, ApprovalBar))
+        question = bar(app, ApprovalBar)
+        await pilot.press("tab")  # into the insights list, the question still waiting
+        assert app.focused is panel.query_one("#insights-list")
+        await pilot.press("x")  # the list's own key: that insight, not the question
+        assert not panel.items[0].accepted and question is not None and not question.answered
+        await pilot.press("y")  # the question's key: it answers the question
+        assert question.answered
+        await finish_run(pilot, app)
+        outputs = " ".join(str(o.title) for o in app.query("OutputBlock"))
+        assert "exit 0" in outputs  # the command ran

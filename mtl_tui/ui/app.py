@@ -26,7 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import ListView, Static
 
 from mtl_tui import events as ev
 from mtl_tui import paths
@@ -131,6 +131,24 @@ class MainScreen(Screen[None]):
             return len(chain)
 
         return sorted(chain, key=rank)  # stable: the order within each part stays
+
+    def on_key(self, event: events.Key) -> None:
+        """A question's own key, pressed while the focus is elsewhere (the panel, an
+        output) and nothing there took it, still answers the question waiting in the
+        dock: the focus goes back to it and the key follows."""
+        pending = [q for q in self.query("#dock > *") if not getattr(q, "answered", True)]
+        if not pending or pending[-1].has_focus_within or pending[-1].has_focus:
+            return
+        question = pending[-1]
+        key = event.character if event.character and event.character.isprintable() else event.key
+        if isinstance(question, AnswerBar) and question.takes(key):
+            event.stop()
+            question.focus()
+            question.answer_key(key)
+        elif isinstance(question, ReviewList) and key in ReviewList.KEYS:
+            event.stop()
+            question.query_one(ListView).focus()
+            self.app.simulate_key(event.key)
 
 
 class MtlApp(App[None]):

@@ -450,12 +450,18 @@ class AnswerBar(Vertical):
             event.prevent_default()
             self._back_to_keys()
             return
-        handler = self.keys.get(key or "")
-        if handler is None or self.answered or self._text_done is not None:
+        if not self.takes(key):
             return
         event.stop()
         event.prevent_default()
-        answer = handler()
+        self.answer_key(key)
+
+    def takes(self, key: str | None) -> bool:
+        """Whether `key` answers this question now (not once its text field is open)."""
+        return key in self.keys and not self.answered and self._text_done is None
+
+    def answer_key(self, key: str) -> None:
+        answer = self.keys[key]()
         if answer is not None:
             self.resolve(answer)
 
@@ -721,6 +727,8 @@ class ReviewItem(BodyItem):
 
 class ReviewList(Vertical):
     """Distilled memories before they are stored: k keep · d discard · e edit · enter store."""
+
+    KEYS = ("k", "d", "e", "s", "enter")  # its bindings' keys
 
     BINDINGS = [
         Binding("k", "keep(True)", "Keep"),
