@@ -1,11 +1,16 @@
 """Key-to-screen latency and quit time of the installed `mtl`, in a real terminal (tmux).
 
-    python tests/bench_tmux.py [--size 80x24] [--keys 20]
+    python tests/bench_tmux.py [--size 80x24] [--keys 20] [--prepared DIR]
+
+--prepared links a prepared embedding model into the fresh MTL_HOME, as a user has it after
+the first run (default: the one the tests keep in .pytest_cache, when there is one).
 
 Prints figures; asserts nothing (speed depends on the machine). Latency: from `send-keys`
 until `capture-pane` shows the typed character in the prompt (polled every 5 ms, so the
 figures include up to ~5 ms of polling and the capture itself). Quit: from the second
-ctrl+c until the shell after `mtl` prints a marker."""
+ctrl+c until the shell after `mtl` prints a marker. CPU: the `mtl` process's own CPU time
+(user + system, from /proc) while the keys were typed, per key, and up to "ready" (wall
+figures depend on what else the machine runs; CPU figures much less)."""
 
 from __future__ import annotations
 
@@ -40,10 +45,26 @@ def wait_for(predicate, timeout: float = 120, poll: float = 0.005) -> float:
     raise SystemExit(f"timed out; last screen:\n{screen()}")
 
 
+def mtl_cpu() -> float | None:
+    """CPU seconds used so far by the python process under the pane's shell (Linux)."""
+    try:
+        shell = tmux("list-panes", "-t", SESSION, "-F", "#{pane_pid}").split()[0]
+        children = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+        for pid in children:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+            return (int(fields[11]) + int(fields[12])) / ticks
+    except (OSError, IndexError, ValueError, subprocess.CalledProcessError):
+        return None
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="80x24")
     parser.add_argument("--keys", type=int, default=20)
+    cached = Path(__file__).parents[1] / ".pytest_cache/d/mtl-embedding/all-MiniLM-L6-v2-onnx"
+    parser.add_argument("--prepared", type=Path, default=cached if cached.is_dir() else None)
     args = parser.parse_args()
     mtl = shutil.which("mtl")
     if not mtl or not shutil.which("tmux"):
@@ -54,6 +75,11 @@ def main() -> int:
         repo, home = Path(tmp) / "repo", Path(tmp) / "home"
         repo.mkdir()
         subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+        if args.prepared:
+            from mtl_tui.memory.embed import PREPARED_DIR
+
+            (home / PREPARED_DIR).parent.mkdir(parents=True)
+            (home / PREPARED_DIR).symlink_to(args.prepared.resolve(), target_is_directory=True)
         replies = Path(tmp) / "replies.json"
         replies.write_text("[]")
         command = (
@@ -63,11 +89,15 @@ def main() -> int:
         tmux("new-session", "-d", "-s", SESSION, "-x", width, "-y", height, command)
         try:
             started = wait_for(lambda s: "ready" in s)
-            print(f"{args.size}: ready after {started:.2f} s")
+            cpu_ready = mtl_cpu()
+            cpu_text = f" ({cpu_ready:.2f} s CPU)" if cpu_ready is not None else ""
+            print(f"{args.size}: ready after {started:.2f} s{cpu_text}")
+            time.sleep(0.5)  # the starter pack's offer follows the pool's count
             if "Import the starter pack" in screen():
                 tmux("send-keys", "-t", SESSION, "n")  # not now: the prompt gets the focus
                 wait_for(lambda s: "Import the starter pack" not in s)
             latencies = []
+            cpu_before = mtl_cpu()
             for i in range(args.keys):
                 letter = "abcdefghijklmnopqrstuvwxyz"[i % 26]
                 typed = "q" + "".join("abcdefghijklmnopqrstuvwxyz"[j % 26] for j in range(i + 1))
@@ -76,7 +106,11 @@ def main() -> int:
                 wait_for(lambda s, t=typed: t in s)
                 latencies.append((time.perf_counter() - before) * 1000)
                 time.sleep(0.05)
+            cpu_after = mtl_cpu()
             latencies.sort()
+            if cpu_before is not None and cpu_after is not None:
+                per_key = (cpu_after - cpu_before) / args.keys * 1000
+                print(f"CPU of mtl while typing: {per_key:.0f} ms per key (incl. the 50 ms gaps)")
             print(
                 f"key to screen: median {statistics.median(latencies):.0f} ms, "
                 f"p90 {latencies[int(len(latencies) * 0.9) - 1]:.0f} ms, "
