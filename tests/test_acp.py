@@ -250,11 +250,23 @@ async def test_acp_turns_permission_memory_undo_and_cancel(
         assert learned[0].raw_output["learned"][0]["id"] == learned_id
         assert "outcome success (by verify)" in said
 
-        # -- turn 2: /undo -----------------------------------------------------------------
+        # -- turn 2: /undo, partial (a hook it cannot remove), then again, whole ------------
+        hook = git_repo / ".git" / "hooks" / "post-commit"
+        hook.write_text("#!/bin/sh\n")
+        start = len(client.updates)
+        partly = await conn.prompt(session_id=sid, prompt=[text_block("/undo")])
+        report = partly.field_meta["mtl"]["undo"]
+        assert report["complete"] is False and report["not_restored"] == [
+            "hooks: hook post-commit created"
+        ]
+        said = text_of(client.since(start))
+        assert "Partly restored shop" in said and "hooks: hook post-commit created" in said
+        assert "Restored shop" not in said  # never claimed whole
+        assert not (git_repo / "notes.txt").exists()
+        hook.unlink()
         start = len(client.updates)
         undone = await conn.prompt(session_id=sid, prompt=[text_block("/undo")])
-        assert undone.stop_reason == "end_turn" and undone.field_meta["mtl"]["undo"]["done"]
-        assert not (git_repo / "notes.txt").exists()
+        assert undone.stop_reason == "end_turn" and undone.field_meta["mtl"]["undo"]["complete"]
         assert "Restored shop" in text_of(client.since(start))
         again = await conn.prompt(session_id=sid, prompt=[text_block("/undo")])
         assert again.stop_reason == "refusal" and not again.field_meta["mtl"]["undo"]["done"]

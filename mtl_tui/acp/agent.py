@@ -342,11 +342,19 @@ class MtlAgent:
         except MtlError as exc:
             state.say(f"Nothing was restored: {exc}. (`/undo force` restores anyway.)")
             return "refusal", {"undo": {"done": False, "error": str(exc)}}
-        state.say(
-            f"Restored {repo.name} to its state before the last run "
-            f"({len(result.restored)} files restored, {len(result.removed)} removed)."
-        )
-        undo = {"done": True, "restored": result.restored, "removed": result.removed}
+        counts = f"{len(result.restored)} files restored, {len(result.removed)} removed"
+        undo = {"done": True, "restored": result.restored, "removed": result.removed,
+                "complete": result.complete,
+                "not_restored": [str(d) for d in result.not_restored]}  # fmt: skip
+        if not result.complete:  # never claim more than undo did
+            missed = "\n".join(f"- {d}" for d in result.not_restored)
+            state.say(
+                f"Partly restored {repo.name} ({counts}). NOT restored, still as the run left "
+                f"them:\n{missed}\nThe run stays recorded: /undo tries again once these are "
+                "dealt with (/undo force if files changed since)."
+            )
+            return "end_turn", {"undo": undo}
+        state.say(f"Restored {repo.name} to its state before the last run ({counts}).")
         return "end_turn", {"undo": undo}
 
 
