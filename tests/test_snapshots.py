@@ -226,9 +226,8 @@ def test_small_review(snap_compare, git_repo: Path, pool: list[int], tmp_path: P
         await until(pilot, lambda: pilot.app.query("ReviewList ListView:focus"))
         talk = pilot.app.query_one("#conversation")  # its newest line in view, once laid out
 
-        def newest_in_view() -> bool:
-            last = talk.children[-1].region
-            return bool(last.area) and talk.region.contains_region(last)
+        def newest_in_view() -> bool:  # laid out, and scrolled to the end
+            return bool(talk.children[-1].region.area) and talk.scroll_y >= talk.max_scroll_y
 
         await until(pilot, newest_in_view)
         await pilot.pause()

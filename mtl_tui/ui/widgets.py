@@ -631,6 +631,10 @@ class Conversation(VerticalScroll, can_focus=False):
         self._reply_text = ""
         self.live: LiveOutput | None = None
 
+    def on_resize(self) -> None:
+        """A question below took room (or gave it back): the newest lines stay in view."""
+        self._follow()
+
     def _add(self, widget: Widget) -> Widget:
         self.mount(widget)
         self._follow()
