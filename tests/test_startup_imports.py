@@ -84,11 +84,11 @@ def test_commands_that_read_the_pool_load_no_pydantic_and_no_session(args: list[
 def test_values_typer_must_check_are_still_checked() -> None:
     # Only values typer's own coercion would return unchanged skip it (cli/fastparams.py).
     for args, says in (
-        (["memory", "search", "x", "--top-k", "0"], "Invalid value for '--top-k'"),
-        (["memory", "list", "--limit", "-1"], "Invalid value for '--limit'"),
-        (["memory", "list", "--limit", "two"], "Invalid value for '--limit'"),
-        (["memory", "search"], "Missing argument 'QUERY'"),
-    ):
+        (["memory", "search", "x", "--top-k", "0"], "mtl: error: invalid value for '--top-k'"),
+        (["memory", "list", "--limit", "-1"], "mtl: error: invalid value for '--limit'"),
+        (["memory", "list", "--limit", "two"], "mtl: error: invalid value for '--limit'"),
+        (["memory", "search"], "mtl: error: missing argument 'QUERY'"),
+    ):  # one line and a hint (tests/test_cli_conventions.py)
         result = run_mtl(*args)
         assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
     assert run_mtl("memory", "list", "--limit", "1", "--json").returncode == 0
