@@ -19,7 +19,9 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from mtl_tui import paths
-from mtl_tui.config import save_setting
+from mtl_tui.config import load_settings, save_setting
+from mtl_tui.memory.retrieve import retrieve
+from mtl_tui.memory.scope import repo_view
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.repo.identity import identify
 from tests.conftest import DONE, git, insight, script_file
@@ -235,3 +237,77 @@ async def test_mcp_shows_a_project_memory_only_in_its_own_repository(
             assert "memory is off for this repository" in message, (tool, message)
             assert "git config mtl.memory off" in message
     assert pool_bytes() == before
+
+
+TOOLS = ("show", "rate", "report_outcome")
+
+
+def scoped_to(repo: Path, memory: Any) -> Any:
+    memory.scope, memory.repo_key = "project", identify(repo).key
+    return memory
+
+
+@pytest.mark.slow
+async def test_mcp_answers_another_repositorys_memory_as_an_unknown_id(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    alpha, beta = a_repo(tmp_path, "alpha"), a_repo(tmp_path, "beta")
+    git(alpha, "config", "mtl.memory", "project")
+    shared = store.add(insight("Run the whole test suite before committing a change")).id
+    theirs = store.add(scoped_to(alpha, insight("Run make check in alpha before committing"))).id
+    before = store.get(theirs)
+    store.close()
+    missing = theirs + 100
+
+    async with mcp_in(beta) as session:
+        for memory_id in (theirs, missing):
+            answers = [
+                await error_of(session, "show", memory_id=memory_id),
+                await error_of(session, "rate", memory_id=memory_id, direction="up"),
+                await error_of(
+                    session, "report_outcome", used_ids=[shared, memory_id], outcome="success"
+                ),
+            ]
+            # the same answer, word for word, as for an id that does not exist
+            expected = [f"{tool}: no memory with id {memory_id}" for tool in TOOLS]
+            assert answers == expected
+        shown = await call(session, "show", memory_id=shared)  # the global one: still served
+        assert shown["id"] == shared
+    async with mcp_in(alpha) as session:  # its own repository still sees and rates it
+        assert (await call(session, "show", memory_id=theirs))["id"] == theirs
+        # project-only: the global one is not alpha's, as its search says
+        assert await error_of(session, "show", memory_id=shared) == (
+            f"show: no memory with id {shared}"
+        )
+
+    pool = MemoryStore.open()
+    try:
+        after, global_one = pool.get(theirs), pool.get(shared)
+    finally:
+        pool.close()
+    assert (after.up, after.down, after.uses, after.wins) == (
+        before.up, before.down, before.uses, before.wins)  # fmt: skip
+    assert (global_one.uses, global_one.wins) == (0, 0)  # all or nothing: B's reports failed
+
+
+def test_a_projects_refinement_supersedes_a_global_lesson_only_there(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    alpha, beta = a_repo(tmp_path, "alpha"), a_repo(tmp_path, "beta")
+    lesson = store.add(insight("Quote shell variables so paths with spaces do not split")).id
+    refined = insight("In alpha, quote every variable in the deploy scripts with double quotes")
+    refinement = store.add_linked(scoped_to(alpha, refined), "refines", lesson, "run-1").id
+    task = "quote shell variables that hold paths"
+
+    def seen_in(repo: Path) -> tuple[list[int], list[str]]:
+        view = repo_view(identify(repo), "on", load_settings())
+        found = retrieve(store, task, k=5, floor=-1.0, view=view)
+        left = [f"#{i.hit.memory.id} {i.reason}: {i.detail}" for i in found.left_out]
+        return [h.memory.id for h in found.hits], left
+
+    hits, left = seen_in(alpha)
+    assert hits == [refinement]
+    assert left == [f"#{lesson} superseded: superseded by its refinement #{refinement}"]
+    hits, left = seen_in(beta)
+    assert hits == [lesson]  # beta keeps the global lesson
+    assert not any(f"#{refinement}" in line for line in left), left  # and never learns the id

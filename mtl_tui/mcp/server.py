@@ -173,7 +173,8 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
     @server.tool()
     async def show(memory_id: IdArg) -> dict[str, Any]:
         """One memory in full: its fields, provenance, votes and how often it helped."""
-        memory = await pool.call(lambda store: store.get(memory_id))
+        # another repository's scoped memory is answered as an unknown id
+        memory = await pool.call(lambda store: store.get(memory_id, view))
         return memory_view(memory)
 
     @server.tool()
@@ -224,7 +225,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
     ) -> dict[str, Any]:
         """Vote a memory up (it helped) or down (it misled). At net -2 it is no longer
         retrieved."""
-        memory = await pool.call(lambda store: store.vote(memory_id, direction == "up"))
+        memory = await pool.call(lambda store: store.vote(memory_id, direction == "up", view))
         return {"id": memory.id, "votes": memory_view(memory)["votes"]}
 
     @server.tool()
@@ -242,7 +243,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
         success, which ranks memories that keep helping higher."""
         run = run_id or f"mcp-{uuid.uuid4().hex[:12]}"
 
-        await pool.call(lambda store: store.report_run(run, used_ids, outcome))
+        await pool.call(lambda store: store.report_run(run, used_ids, outcome, view))
         return {"run_id": run, "recorded": sorted(set(used_ids)), "outcome": outcome}
 
     @server.prompt(name="insights_for_task")

@@ -66,15 +66,24 @@ def _marks(ids: Sequence[int]) -> str:
     return ",".join("?" * len(ids))
 
 
-def superseded(db: Any, ids: Sequence[int]) -> dict[int, int]:
-    """{memory id: the id of the refinement that supersedes it} among `ids`."""
+def superseded(
+    db: Any, ids: Sequence[int], visible: tuple[str, str | None] | None = None
+) -> dict[int, int]:
+    """{memory id: the id of the refinement that supersedes it} among `ids`. `visible`
+    (a subquery of visible ids and its one parameter): only a refinement the asker can
+    see supersedes, so that one repository's scoped refinement neither hides a global
+    lesson from the others nor tells them its id."""
     if not ids:
         return {}
-    rows = db.execute(
-        f"SELECT dst, max(src) FROM memory_links WHERE relation = 'refines' "
-        f"AND dst IN ({_marks(ids)}) GROUP BY dst",
-        tuple(ids),
-    ).fetchall()
+    sql = (
+        "SELECT dst, max(src) FROM memory_links WHERE relation = 'refines' "
+        f"AND dst IN ({_marks(ids)})"
+    )
+    params: list[Any] = list(ids)
+    if visible is not None:
+        sql += f" AND src IN {visible[0]}"
+        params.append(visible[1])
+    rows = db.execute(sql + " GROUP BY dst", params).fetchall()
     return {int(dst): int(src) for dst, src in rows}
 
 

@@ -94,7 +94,7 @@ def retrieve(
     one with more evidence is, marked with the conflict. `view`: the repository asking
     (its scoped memories; no other repository's ever) and the evidence decay."""
     ranked = store.search_ranked(query, k=k, kind=kind, language=language, view=view)
-    ranked, superseded = _drop_superseded(store, ranked, floor)
+    ranked, superseded = _drop_superseded(store, ranked, floor, view)
     ranked, lost = _settle_conflicts(store, ranked, floor)
     hits, below = split_at_floor(ranked, k, floor)
     on = floor if floor is not None and floor > -1.0 else None  # -1: everything passes
@@ -107,9 +107,12 @@ def _passes(hit: Hit, floor: float | None) -> bool:
 
 
 def _drop_superseded(
-    store: MemoryStore, ranked: list[Hit], floor: float | None
+    store: MemoryStore, ranked: list[Hit], floor: float | None, view: View | None
 ) -> tuple[list[Hit], list[LeftOut]]:
-    by = store.superseded([h.memory.id for h in ranked if h.memory.id is not None])
+    """Leave out what a refinement the view can see supersedes (default: View(), as
+    search_ranked sees)."""
+    ids = [h.memory.id for h in ranked if h.memory.id is not None]
+    by = store.superseded(ids, view or View())
     if not by:
         return ranked, []
     left = [

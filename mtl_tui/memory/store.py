@@ -535,16 +535,20 @@ class MemoryStore:
     def links_of(self, memory_id: int) -> list[links.Link]:
         return links.of(self.db, memory_id)
 
-    def superseded(self, memory_ids: Sequence[int]) -> dict[int, int]:
-        return links.superseded(self.db, memory_ids)
+    def superseded(self, memory_ids: Sequence[int], view: View | None = None) -> dict[int, int]:
+        """Which of `memory_ids` a refinement supersedes; with `view`, only a refinement
+        that view can see counts (None: any, for the pool's owner)."""
+        visible = (view.visible_ids_sql(), view.repo_key) if view is not None else None
+        return links.superseded(self.db, memory_ids, visible)
 
     def contradictions(self, memory_ids: Sequence[int]) -> list[tuple[int, int]]:
         return links.contradictions(self.db, memory_ids)
 
-    def vote(self, memory_id: int, up: bool) -> Memory:
+    def vote(self, memory_id: int, up: bool, view: View | None = None) -> Memory:
+        """One vote; with `view`, a memory it cannot see is unknown (see get)."""
         column = "up" if up else "down"
         with self.db.write() as conn:
-            self.get(memory_id)
+            self.get(memory_id, view)
             conn.execute(
                 f"UPDATE memories SET {column} = {column} + 1, updated_at = ? WHERE id = ?",
                 (now(), memory_id),
@@ -588,15 +592,17 @@ class MemoryStore:
         else:
             conn.execute("UPDATE memories SET rejects = rejects + 1 WHERE id = ?", (memory_id,))
 
-    def report_run(self, run_id: str, used: Sequence[int], outcome: str) -> None:
+    def report_run(
+        self, run_id: str, used: Sequence[int], outcome: str, view: View | None = None
+    ) -> None:
         """Feedback reported from outside mtl (the MCP server): every memory in `used` gains
-        a use, and a win on success. All or nothing: an unknown id, or a run already
-        reported (by any process), writes nothing."""
+        a use, and a win on success. All or nothing: an unknown id (or, with `view`, one
+        it cannot see), or a run already reported (by any process), writes nothing."""
         with self.db.write() as conn:
             if conn.execute("SELECT 1 FROM memory_uses WHERE run_id = ?", (run_id,)).fetchone():
                 raise PoolError(f"run '{run_id}' was already reported")
             for memory_id in dict.fromkeys(used):
-                self.get(memory_id)
+                self.get(memory_id, view)
             for memory_id in dict.fromkeys(used):
                 self._record_use(conn, run_id, memory_id, True, outcome)
 
@@ -709,11 +715,13 @@ class MemoryStore:
 
     # -- reading ------------------------------------------------------------------
 
-    def get(self, memory_id: int) -> Memory:
+    def get(self, memory_id: int, view: View | None = None) -> Memory:
+        """One memory. With `view` (a face serving one repository), a memory that view
+        cannot see is answered exactly as one that does not exist."""
         row = self.db.execute(
             f"SELECT {_COLUMNS} FROM memories WHERE id = ?", (memory_id,)
         ).fetchone()
-        if row is None:
+        if row is None or (view is not None and not view.shows(_row_to_memory(row))):
             raise NotFound(f"no memory with id {memory_id}")
         return _row_to_memory(row)
 
