@@ -3,7 +3,7 @@ none holds logic of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -123,6 +123,23 @@ class LearnedMemory:
     id: int
     title: str
     how: str  # stored | merged | same | agreed | refined | contradicts
+
+
+# How a lesson went into the pool when it made a new memory; the others (merged, same,
+# agreed) only strengthened one that was there already.
+NEW_HOWS = frozenset({"stored", "refined", "contradicts"})
+
+
+def learned_line(new: Sequence[int], existing: Sequence[int]) -> str:
+    """One wording for every face: `learned 0 new · 2 agreed with existing #46, #47`."""
+    text = f"learned {len(new)} new" + (f" ({_marks(new)})" if new else "")
+    if existing:
+        text += f" · {len(existing)} agreed with existing {_marks(existing)}"
+    return text
+
+
+def _marks(ids: Sequence[int]) -> str:
+    return ", ".join(f"#{i}" for i in ids)
 
 
 @dataclass

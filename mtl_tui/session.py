@@ -80,7 +80,8 @@ class RunSummary:
     undo_available: bool = False
     retrieved: list[int] = field(default_factory=list)
     accepted: list[int] = field(default_factory=list)
-    learned: list[int] = field(default_factory=list)
+    learned: list[int] = field(default_factory=list)  # stored or strengthened
+    learned_new: list[int] = field(default_factory=list)  # of `learned`, the newly stored
     warnings: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
@@ -91,6 +92,11 @@ class RunSummary:
     @property
     def completed(self) -> bool:
         return self.status == "completed"
+
+    def learned_line(self) -> str:
+        """`learned 1 new (#48)`, `learned 0 new · 2 agreed with existing #46, #47`."""
+        existing = [i for i in self.learned if i not in self.learned_new]
+        return ev.learned_line(self.learned_new, existing)
 
     def to_dict(self) -> dict[str, Any]:
         """For --json and other faces: the final message and warnings may quote secrets."""
@@ -294,9 +300,11 @@ class Session:
             )
         stopped = self.cancel.is_set()  # interrupted after the agent, e.g. at the verdict
         edits: dict[str, Any] = {"applied": [], "refused": []}
+        learned_new: list[int] = []
         if learn and self.store is not None and status not in _NO_LEARNING and not stopped:
             learned = self._learn(record, review)
             trajectory.learned = learned.ids
+            learned_new = learned.new
             edits = learned.edits.to_dict()
             trajectory.edits = edits
         trajectory.cost += self._extra_cost
@@ -316,6 +324,7 @@ class Session:
             retrieved=trajectory.retrieved,
             accepted=trajectory.accepted,
             learned=trajectory.learned,
+            learned_new=learned_new,
             warnings=list(self.warnings),
             languages=list(self.languages),
             changed_files=changed,
@@ -552,16 +561,19 @@ def learn(
         outcome = stored[id(memory)]
         verb = "merged into" if outcome.merged else "stored as" if outcome.created else "same as"
         mark = ", your edit" if id(memory) not in distilled else ""
-        emit(ev.Notice(f"learned: “{memory.title}” ({verb} #{outcome.id}{mark})"))
+        said = "learned" if outcome.created else "known already"
+        emit(ev.Notice(f"{said}: “{memory.title}” ({verb} #{outcome.id}{mark})"))
         how = "merged" if outcome.merged else "stored" if outcome.created else "same"
         learned.append(ev.LearnedMemory(outcome.id, memory.title, how))
         ids.append(outcome.id)
     emit(ev.MemoriesLearned(learned))
-    return Learned(list(dict.fromkeys(ids)), result.cost + edits.cost, edits)
+    new = list(dict.fromkeys(m.id for m in learned if m.how in ev.NEW_HOWS))
+    return Learned(list(dict.fromkeys(ids)), result.cost + edits.cost, edits, new)
 
 
 @dataclass
 class Learned:
-    ids: list[int]
+    ids: list[int]  # every memory the run stored or strengthened
     cost: float
     edits: EditReport
+    new: list[int] = field(default_factory=list)  # of those, the newly stored

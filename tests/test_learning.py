@@ -186,6 +186,26 @@ def test_successful_run_stores_insights_with_provenance(git_repo: Path, store: M
     assert traj["outcome"] == "success" and traj["learned"] == [mid]
 
 
+def test_a_repeat_run_reports_no_new_lesson(git_repo: Path, store: MemoryStore) -> None:
+    """The same lesson again is stored nowhere new: the summary says 0 new, names the
+    memory it matched, and keeps `learned` for what was stored or strengthened."""
+    first = session_for(
+        git_repo, store, bash("echo fixed >> src/util.py"), DONE, insights_reply(LESSON)
+    ).run("fix the util module", verify="grep -q fixed src/util.py")
+    assert first.learned_new == first.learned and len(first.learned) == 1
+    assert first.learned_line() == f"learned 1 new (#{first.learned[0]})"
+    add_again = json.dumps({"operations": [{"op": "add", "lesson": "C1"}]})
+    notices: list[str] = []
+    again = session_for(git_repo, store, bash("true"), DONE, insights_reply(LESSON), add_again)
+    again.emit = lambda e: notices.append(getattr(e, "message", ""))
+    summary = again.run("fix the util module", verify="grep -q fixed src/util.py")
+    assert summary.learned == first.learned and summary.learned_new == []
+    assert summary.to_dict()["learned_new"] == []
+    assert summary.learned_line() == f"learned 0 new · 1 agreed with existing #{first.learned[0]}"
+    assert store.count() == 1
+    assert f"known already: “{LESSON['title']}” (same as #{first.learned[0]})" in notices
+
+
 def test_failed_run_learns_what_to_avoid(git_repo: Path, store: MemoryStore) -> None:
     model_replies = (bash("true"), DONE, insights_reply(LESSON))
     session = session_for(git_repo, store, *model_replies)

@@ -74,6 +74,31 @@ def test_accepted_memories_reach_the_server(
     assert "This run SUCCEEDED" in distill_prompt
 
 
+def test_a_repeat_run_says_it_learned_nothing_new(
+    git_repo: Path, fake_openai: FakeOpenAI, pool: list[int]
+) -> None:
+    """The same lesson twice: the second `mtl run` says 0 new and names the memory it
+    matched (--json's `learned_new: []` on a repeat: test_learning.py)."""
+    add_again = json.dumps({"operations": [{"op": "add", "lesson": "C1"}]})
+    fake_openai.plans = [reply(DONE), reply(insights_reply(LESSON)),
+                         reply(DONE), reply(insights_reply(LESSON)), reply(add_again)]  # fmt: skip
+    first, _ = mtl_run(git_repo, fake_openai, "--verify", "true")
+    [mid] = first["learned_new"]
+    here = Path.cwd()
+    os.chdir(git_repo)
+    try:
+        result = run_mtl(
+            "run", "append a line to the notes file and check it", "--model", MODEL,
+            "--api-base", fake_openai.base_url, "--yes", "--verify", "true",
+            env={"OPENAI_API_KEY": ""},
+        )  # fmt: skip
+    finally:
+        os.chdir(here)
+    assert result.returncode == 0, result.stderr
+    assert f"learned 0 new · 1 agreed with existing #{mid}" in result.stderr
+    assert f"known already: “{LESSON['title']}” (same as #{mid})" in result.stderr
+
+
 def test_rejected_memories_stay_out_of_the_prompt(
     git_repo: Path, fake_openai: FakeOpenAI, pool: list[int]
 ) -> None:

@@ -124,6 +124,7 @@ def test_a_run_agrees_refines_and_contradicts(
     assert applied["refine"]["target"] == three["repro"]
     against, better = applied["contradict"]["id"], applied["refine"]["id"]
     assert sorted(summary["learned"]) == sorted([three["narrow"], against, better])
+    assert sorted(summary["learned_new"]) == sorted([against, better])  # narrow was there
     assert "pool edit: agreed with" in stderr and "contradicts" in stderr
 
     run = Path(summary["trajectory"]).name.removesuffix(".traj.json")

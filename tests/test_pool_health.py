@@ -511,6 +511,7 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         await until(pilot, lambda: len(browser.rows) == 4)
         row = [m.id for m in browser.rows].index(learned)
         table = browser.query_one("DataTable")
+        table.focus()  # the browser opens on its search box
         assert table.get_row_at(row)[5] == "proj"  # type: ignore[attr-defined]
         accepted = [m.id for m in browser.rows].index(pool[0])
         assert table.get_row_at(accepted)[3:5] == ["1 100%", "0h"]  # type: ignore[attr-defined]

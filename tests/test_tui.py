@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable, Input
 
 from mtl_tui import paths
 from mtl_tui.config import Settings, load_settings
@@ -320,6 +321,52 @@ async def test_memory_browser(git_repo: Path, pool: list[int], tmp_path: Path) -
         assert app.store.count() == 2  # type: ignore[union-attr]
         await pilot.press("escape")
         assert not isinstance(app.screen, MemoryBrowser)
+
+
+async def test_browser_export_takes_the_pool_as_pack_export_does(
+    git_repo: Path, store: MemoryStore, tmp_path: Path
+) -> None:
+    """Nothing marked: the browser exports what `mtl pack export` would, leaving out the
+    project-scoped and the contradicted memories and saying so; the browser opens on its
+    search box, so typing searches instead of firing keys such as e."""
+    from mtl_tui.config import save_setting
+    from tests.conftest import insight
+
+    kept_title = "Quote shell variables so paths with spaces survive"
+    kept = store.add(insight(kept_title, ["shell"]))
+    local = store.add(insight("Run this repository's tests with make check", ["python"]))
+    store.rescope(local.id, "project", repo_key="f" * 16)  # type: ignore[arg-type]
+    against = insight("Let the shell split unquoted variables into words on purpose", ["shell"])
+    loser = store.add_linked(against, "contradicts", kept.id, run="run-2").id
+    store.vote(kept.id, up=True)  # type: ignore[arg-type]  # more evidence: the newer one loses
+    store.close()
+    save_setting("memory.floor", -1.0)
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f2")
+        browser = app.screen
+        assert isinstance(browser, MemoryBrowser)
+        await until(pilot, lambda: len(browser.rows) == 3)
+        await pilot.press(*"operator typo")
+        assert browser.query_one("#browser-search", Input).value == "operator typo"
+        assert isinstance(app.screen, MemoryBrowser)  # `e` went to the search box
+        await pilot.press("enter")  # searches, and the table takes the keys
+        await until(pilot, lambda: browser.query_one(DataTable).has_focus)
+        await pilot.press("e")
+        assert isinstance(app.screen, ExportScreen)
+        out = tmp_path / "browser-pack.json"
+        app.screen.query_one("#export-path", Input).value = str(out)
+        app.screen.query_one("#export-path", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, out.exists)
+        titles = {item["fields"]["title"] for item in json.loads(out.read_text())["items"]}
+        assert titles == {kept_title}, titles
+        assert loser is not None
+        shown = " ".join(notices(app))
+        assert "Exported 1 memories" in shown
+        assert "Left out 1 project-scoped" in shown
+        assert "1 contradicted by a memory with more evidence" in shown
 
 
 # -- themes and keys ----------------------------------------------------------------------

@@ -325,7 +325,7 @@ class MtlAgent:
         if summary.outcome != "unknown":
             line += f"; outcome {summary.outcome} (by {summary.outcome_source})"
         if summary.learned:
-            line += "; learned " + ", ".join(f"#{i}" for i in summary.learned)
+            line += "; " + summary.learned_line()
         state.say(f"\n\n{line}.\n")
         return summary
 

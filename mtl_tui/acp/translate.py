@@ -215,9 +215,15 @@ class TurnTranslator:
         raw = [{"id": m.id, "title": m.title, "how": m.how} for m in memories]
         return start_tool_call(
             self._id("learned"),
-            f"Memory: learned {len(memories)}",
+            "Memory: " + ev.learned_line(*_new_and_existing(memories)),
             kind="think",
             status="completed",
             content=[tool_content(text_block(lines))],
             raw_output={"learned": raw},
         )
+
+
+def _new_and_existing(memories: list[ev.LearnedMemory]) -> tuple[list[int], list[int]]:
+    new = list(dict.fromkeys(m.id for m in memories if m.how in ev.NEW_HOWS))
+    existing = list(dict.fromkeys(m.id for m in memories if m.id not in new))
+    return new, existing

@@ -278,7 +278,7 @@ def learn_from(
             progress(number, len(todo))
             report.append({
                 "path": str(history.path), "session": history.key, "outcome": record.outcome,
-                "outcome_source": source, "learned": learned.ids,
+                "outcome_source": source, "learned": learned.ids, "learned_new": learned.new,
                 "cost": round(cost + learned.cost, 6), "edits": learned.edits.to_dict(),
             })  # fmt: skip
     _summary(report, len(unique), options.as_json)

@@ -225,7 +225,7 @@ def _print_summary(summary: RunSummary) -> None:
     if summary.outcome != "unknown":
         err.print(f"outcome: {summary.outcome} (by {summary.outcome_source})")
     if summary.learned:
-        err.print(f"learned: {', '.join(f'#{i}' for i in summary.learned)}")
+        err.print(summary.learned_line())
     if summary.diff_stat:
         out.print(escape(summary.diff_stat))
         err.print("[dim]undo with `mtl undo`[/]")

@@ -55,7 +55,8 @@ class Applied:
     def describe(self) -> str:
         if self.op == "add":  # as every add is reported
             verb = {"merged": "merged into", "stored": "stored as"}.get(self.how, "same as")
-            return f"learned: “{self.title}” ({verb} #{self.id})"
+            said = "learned" if self.how == "stored" else "known already"
+            return f"{said}: “{self.title}” ({verb} #{self.id})"
         text = {
             "agree": f"agreed with #{self.id} “{self.title}” (support +1)",
             "refine": f"refined #{self.target} into #{self.id} “{self.title}”",

@@ -577,7 +577,7 @@ class MtlApp(App[None]):
             conversation.add_note(
                 f"{summary.status} after {plural(summary.steps, 'step')} · ${summary.cost:.4f} · "
                 f"outcome {summary.outcome}"
-                + (f" · learned {len(summary.learned)}" if summary.learned else ""),
+                + (f" · {summary.learned_line()}" if summary.learned else ""),
                 "info" if summary.completed else "warning",
             )
         if self.store is not None:

@@ -272,7 +272,8 @@ class MemoryBrowser(Screen[None]):
 
     def on_mount(self) -> None:
         self.reload()
-        self.query_one(DataTable).focus()
+        # typing searches; keys such as e or space act from the table (enter or tab reaches it)
+        self.query_one("#browser-search", Input).focus()
 
     def on_resize(self) -> None:
         if self.rows:
@@ -368,6 +369,10 @@ class MemoryBrowser(Screen[None]):
         table.update_cell_at((index, len(cells)), _ellipsize(memory.title, self._title_width))
 
     @on(Input.Submitted, "#browser-search")
+    def _search(self) -> None:
+        self.reload()
+        self.query_one(DataTable).focus()
+
     @on(Select.Changed)
     def _refilter(self) -> None:
         self.reload()
@@ -425,8 +430,9 @@ class MemoryBrowser(Screen[None]):
         self.app.push_screen(ConfirmScreen(f"Delete {len(targets)} memories?"), confirmed)
 
     def action_export(self) -> None:
-        ids = sorted(self.marked) or [m.id for m in self.rows if m.id is not None]
-        self.app.action_export(ids)  # type: ignore[attr-defined]
+        """The marked memories, as asked for by id; with none marked, the pool as
+        `mtl pack export` takes it (project-scoped and losing memories left out, and said)."""
+        self.app.action_export(sorted(self.marked) or None)  # type: ignore[attr-defined]
 
     def action_close(self) -> None:
         self.app.pop_screen()
