@@ -227,6 +227,25 @@ def _picked_password(value: str) -> bool:
     return bool(_PICKED_MARK.search(value))
 
 
+def _credential_pair(match: re.Match[str]) -> bool:
+    """A prose pair that names an account, not two nouns or a verb: "user input / Output2",
+    "pass --force2 to overwrite" and "login time / 2.5s" are prose."""
+    value = match.group("s")
+    if rules.FIGURE_VALUE.fullmatch(value):
+        return False
+    if (
+        match.group("pw")
+        and match.group("pw").lower() == "pass"
+        and not match.group("pwsep").strip()
+    ):
+        return not rules.PASS_VERB_VALUE.match(value)
+    bare = match.group("slash") and not match.group("lead").strip()
+    if bare and rules.PAIR_BARE_WORD.fullmatch(match.group("word")):
+        user = match.group("user")
+        return user.lower() in rules.ACCOUNT_NAMES or bool(re.search(r"[\d_.@\-]", user))
+    return True
+
+
 def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
     lowered = text.lower()
     for pattern in (*rules.CLI_PATTERNS, *rules.COMMAND_PATTERNS):
@@ -251,7 +270,7 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
                 yield match.span("s")
     if any(word in lowered for word in rules.PAIR_WORDS):
         for match in rules.PROSE_PAIR.finditer(text):
-            if _picked_password(match.group("s")):
+            if _picked_password(match.group("s")) and _credential_pair(match):
                 yield match.span("s")
     for match in rules.USER_FLAG.finditer(text):
         user, password = match.group("user"), match.group("pw")

@@ -222,13 +222,31 @@ _PAIR_USER = (
     r"|creds?\b[^\n/:]{0,40}?\b(?:are|is))"
 )
 PROSE_PAIR = re.compile(
-    rf"(?i)(?<![\w/.\-]){_PAIR_USER}(?:[^\S\n]*[:=][^\S\n]*|[^\S\n]+)"
+    rf"(?i)(?<![\w/.\-])(?P<word>{_PAIR_USER})(?P<lead>[^\S\n]*[:=][^\S\n]*|[^\S\n]+)"
     r"(?P<user>[\w.@+\-]{1,64}?)[^\S\n]*"
     r"(?:[,;][^\S\n]*|(?:and|with)[^\S\n]+)?"
-    r"(?:/(?=[^\S\n])|(?<=[^\S\n])/|(?<=[^\S\n,;])(?:password|passwd|passphrase|pass|pwd|pw)"
-    r"(?:[^\S\n]*[:=][^\S\n]*|[^\S\n]+))"
+    r"(?:(?P<slash>/(?=[^\S\n])|(?<=[^\S\n])/)|(?<=[^\S\n,;])"
+    r"(?P<pw>password|passwd|passphrase|pass|pwd|pw)(?P<pwsep>[^\S\n]*[:=][^\S\n]*|[^\S\n]+))"
     r"[^\S\n]*(?P<s>[^\s,;\"'`]{3,63}[^\s,;\"'`.!?)])(?=[\s,;.!?)\"'`]|$)"
 )
+# "user X / Y" with nothing between the user word and X (no colon, no "as") is as often a
+# pair of nouns ("user input / Output2", "login flow / OAuth2"): there X must look like an
+# account: one of these names, or a name with a digit, _ . @ or - in it (scrub.py).
+PAIR_BARE_WORD = re.compile(r"(?i)user(?:[\s_-]?name)?|login|account")
+ACCOUNT_NAMES = {
+    "admin", "administrator", "root", "ubuntu", "debian", "centos", "fedora", "ec2-user",
+    "postgres", "mysql", "oracle", "sa", "deploy", "deployer", "ci", "jenkins", "git",
+    "gitlab", "guest", "demo", "ops", "dev", "devops", "www-data", "pi", "vagrant", "app",
+    "backup", "reviewer", "qa", "tester", "service", "svc", "sysadmin", "superuser", "operator",
+    "elastic", "kibana", "grafana", "rabbitmq", "redis", "mongo", "docker", "ansible", "ftp",
+}  # fmt: skip
+# A figure, not a picked password: 2.5s, 300ms, 10GiB, 5GB, 80%, USD100, EUR50, UID0, PID42.
+FIGURE_VALUE = re.compile(
+    r"(?i)\d+(?:[.,]\d+)?(?:[kmgtpe]i?b|b|bytes?|[mun\u00b5]?s|sec|min|h|hrs?|d|days?|x|%|px"
+    r"|r?em|pt|[kmg]?hz|fps|rpm|°?[cf]|k)|(?-i:[A-Z]{2,4})\d+(?:[.,]\d+)?|[$\u20ac\u00a3\u00a5]\d[\d.,]*"
+)
+# `pass` as a verb: "pass --force2 to overwrite", "pass retries=3", "pass test_login2 as the hook".
+PASS_VERB_VALUE = re.compile(r"-|[^=]+=|[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 PAIR_WORDS = ("user", "login", "log in", "log-in", "sign in", "sign-in", "signed in", "account",
               "cred")  # fmt: skip
 # Go's MySQL driver DSN: user:password@tcp(host:port)/db

@@ -333,6 +333,11 @@ def test_near_misses_of_the_hunted_rules_stay(text: str) -> None:
         ("user=deploy password: 4242-1717", "4242-1717"),
         ("the creds for staging are app / t0pSecret", "t0pSecret"),
         ("Signed in as qa / Autumn#77 to reproduce it.", "Autumn#77"),
+        ("user admin / hunter2", "hunter2"),
+        ("user ci-bot / Sprint12", "Sprint12"),
+        ("user: bob / Output2", "Output2"),
+        ("user alice pass hunter2", "hunter2"),
+        ("user alice pass: test_login2", "test_login2"),
     ],
 )
 def test_credential_pairs_in_prose_are_redacted(text: str, secret: str) -> None:
@@ -353,6 +358,12 @@ def test_credential_pairs_in_prose_are_redacted(text: str, secret: str) -> None:
         "The account owner / admin can change it.",
         "user admin password v2.1 of the form.",
         "Check the user/config/v2 endpoint.",
+        "The user session / Cookie2 handling moved to middleware.",
+        "login: admin / 45ms was the slowest step.",
+        "user: bob / GBP20 is his monthly limit.",
+        "user admin / 1.5GiB of the quota is left.",
+        "Added user eve; pass --retries=4 to the importer.",
+        "user eve pass parse_args2 as the callback.",
     ],
 )
 def test_prose_that_only_talks_about_logins_stays(text: str) -> None:
