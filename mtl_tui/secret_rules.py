@@ -243,7 +243,8 @@ ACCOUNT_NAMES = {
 # A figure, not a picked password: 2.5s, 300ms, 10GiB, 5GB, 80%, USD100, EUR50, UID0, PID42.
 FIGURE_VALUE = re.compile(
     r"(?i)\d+(?:[.,]\d+)?(?:[kmgtpe]i?b|b|bytes?|[mun\u00b5]?s|sec|min|h|hrs?|d|days?|x|%|px"
-    r"|r?em|pt|[kmg]?hz|fps|rpm|°?[cf]|k)|(?-i:[A-Z]{2,4})\d+(?:[.,]\d+)?|[$\u20ac\u00a3\u00a5]\d[\d.,]*"
+    r"|r?em|pt|[kmg]?hz|fps|rpm|°?[cf]|k)|[$\u20ac\u00a3\u00a5]\d[\d.,]*"
+    r"|(?:usd|eur|gbp|jpy|chf|cad|aud|cny|inr|btc|eth|uid|gid|pid)\d+(?:[.,]\d+)?"
 )
 # `pass` as a verb: "pass --force2 to overwrite", "pass retries=3", "pass test_login2 as the hook".
 PASS_VERB_VALUE = re.compile(r"-|[^=]+=|[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
