@@ -338,6 +338,7 @@ def test_near_misses_of_the_hunted_rules_stay(text: str) -> None:
         ("user: bob / Output2", "Output2"),
         ("user alice pass hunter2", "hunter2"),
         ("user alice pass: test_login2", "test_login2"),
+        ("login: admin / ABC123", "ABC123"),
     ],
 )
 def test_credential_pairs_in_prose_are_redacted(text: str, secret: str) -> None:
