@@ -132,6 +132,36 @@ async def test_retrieval_follows_the_prompt_and_panel_keys_work(
 # -- a run ------------------------------------------------------------------------------
 
 
+async def test_every_item_over_the_budget_says_so(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    from mtl_tui.config import save_setting
+
+    save_setting("memory.budget_chars", 60)  # no insight's prompt line fits
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        panel = await type_task(pilot, "a bash script breaks on folder names with spaces")
+        await until(pilot, lambda: len(panel.items) == 3)
+
+        def all_marked() -> bool:
+            texts = [str(item.body.render()) for item in panel.items]
+            return len(texts) == 3 and all("over budget, not in the prompt" in t for t in texts)
+
+        assert all_marked()
+        assert "3 over budget" in str(app.query_one("#insights-counts").render())
+        hint = str(app.query_one("#insights-hint").render())
+        assert "none in the prompt" in hint and "in the prompt at" not in hint
+        await pilot.press("tab", "b")  # the list is rebuilt: the marks stay
+        await until(pilot, lambda: panel.show_below)
+        await until(pilot, lambda: all(str(item.body.render()) for item in panel.items))
+        assert all_marked()
+        assert "none in the prompt" in str(app.query_one("#insights-hint").render())
+        await pilot.press("x")  # a rejected item is not over budget
+        assert not panel.items[0].accepted and panel.items[0].over_budget is None
+        assert "over budget" not in str(panel.items[0].body.render())
+
+
 async def test_confirm_mode_run_with_verdict_and_review(
     git_repo: Path, pool: list[int], tmp_path: Path
 ) -> None:

@@ -270,6 +270,10 @@ class InsightsPanel(Vertical):
         self.floor: float | None = None
         self.cut: float | None = None
         self.show_below = False
+        self.note: str | None = None
+        # Accepted memories the prompt's budget leaves out, with why (`mark_over_budget`);
+        # kept here so rows that `show` rebuilds (`b`, a new retrieval) keep their mark.
+        self.over_budget: dict[int, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("none yet", id="insights-counts")
@@ -311,6 +315,7 @@ class InsightsPanel(Vertical):
         for index, hit in enumerate(hits):
             item = InsightItem(hit, index)
             item.accepted = keep.get(hit.memory.id, hit.trusted)
+            item.over_budget = self._over(item)
             listing.append(item)
         below_shown = self.show_below and bool(self.below or self.left_out)
         if below_shown:
@@ -320,25 +325,40 @@ class InsightsPanel(Vertical):
             for offset, (hit, why) in enumerate(extra):
                 item = InsightItem(hit, len(hits) + offset, below_floor=True, left_out=why)
                 item.accepted = taken.get(hit.memory.id, False)
+                item.over_budget = self._over(item)
                 listing.append(item)
         if hits or below_shown:
             listing.index = 0 if hits else 1
+        self.note = note
+        self._show_hint()
+        held = len(self.below) + len(self.left_out)
+        self.border_title = self._title(len(hits), held if below_shown else 0)
+
+    def _over(self, item: InsightItem) -> str | None:
+        return self.over_budget.get(item.hit.memory.id or -1) if item.accepted else None
+
+    def _show_hint(self) -> None:
+        """Keys, what the cuts left out and where the prompt's selection stops; it never
+        says memories are in the prompt when the budget leaves every accepted one out."""
+        hits = [i for i in self.items if not i.below_floor]
         hint = self.query_one("#insights-hint", Static)
         out = "".join(f" · {o.reason}: #{o.hit.memory.id}" for o in self.left_out)
         held = len(self.below) + len(self.left_out)
         toggle = f"b {'hides' if self.show_below else 'shows'} {held} held back" if held else ""
-        if note:
-            hint.update(note)
+        if self.note:
+            hint.update(self.note)
         elif not hits:
             hint.update(" · ".join(filter(None, [out.removeprefix(" · "),
                                                  toggle and f"tab, then {toggle}"]))
-                        if query_text.strip() else
+                        if self.query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
             keys = "tab, then a accept · x reject · +/− vote · ⏎ details"  # keys of the list
-            at = f"in the prompt at relevance ≥ {cut:.2f}" if cut is not None else ""
+            at = f"in the prompt at relevance ≥ {self.cut:.2f}" if self.cut is not None else ""
+            taken = [i for i in self.items if i.accepted]
+            if taken and all(i.over_budget for i in taken):
+                at = "none in the prompt: all over the memory budget"
             hint.update(" · ".join(filter(None, [at, keys + out, toggle])))
-        self.border_title = self._title(len(hits), held if below_shown else 0)
 
     @staticmethod
     def _title(hits: int, below: int) -> str:
@@ -361,11 +381,13 @@ class InsightsPanel(Vertical):
     def mark_over_budget(self, over: dict[int, str]) -> None:
         """Accepted items the prompt's memory budget leaves out, with why (the core's
         Session.fit_budget decides)."""
+        self.over_budget = dict(over)
         for item in self.items:
             why = over.get(item.hit.memory.id or -1)
             if why != item.over_budget:
                 item.over_budget = why
                 item.refresh_view()
+        self._show_hint()
 
     def accepted_hits(self) -> list[Hit]:
         return [i.hit for i in self.items if i.accepted]
