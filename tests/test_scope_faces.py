@@ -27,7 +27,7 @@ from mtl_tui.repo.identity import identify
 from tests.conftest import DONE, git, insight, script_file
 from tests.openai_server import FakeOpenAI, reply
 from tests.test_acp import MODEL, RecordingClient, text_of
-from tests.test_histories import _home_with_sessions
+from tests.test_histories import CLAUDE, _home_with_sessions
 from tests.test_learning import LESSON, insights_reply
 from tests.test_mcp import ROOT, call, error_of
 from tests.test_pool_health import PROJECT_LESSON, a_repo, mtl_in, pool_bytes
@@ -88,6 +88,38 @@ def test_learn_from_refuses_in_an_opted_out_repository(tmp_path: Path) -> None:
     assert len(lines) == 1 and "memory is off for this repository" in lines[0], stderr
     assert pool_bytes() == before
     assert paths.pool_file().exists()
+
+
+def test_learn_from_takes_each_sessions_policy_from_the_repository_it_ran_in(
+    tmp_path: Path, embedder: object
+) -> None:
+    """Run in a plain repository: a session recorded in an `off` repository is skipped and
+    listed so; one from a `project` repository is stored scoped to that repository."""
+    here, hidden, private = (a_repo(tmp_path, name) for name in ("here", "hidden", "private"))
+    git(hidden, "config", "mtl.memory", "off")
+    git(private, "config", "mtl.memory", "project")
+    project = tmp_path / "home" / ".claude" / "projects"
+    for repo, session in ((hidden, "1111aaaa"), (private, "2222bbbb")):
+        text = CLAUDE.read_text().replace("/home/dev/inventory-api", str(repo))
+        text = text.replace("5b0c2d4e-7a1f-4c33-9e51-2f8d0a6b9c10", session)
+        (project / repo.name).mkdir(parents=True)
+        (project / repo.name / f"{session}.jsonl").write_text(text)
+    code, stdout, stderr = learn_from_claude(here, tmp_path)
+    assert code == 0, stderr
+    report = {item["session"]: item for item in json.loads(stdout)}
+    assert report["claude-code:1111aaaa"] == {
+        "path": str(project / "hidden" / "1111aaaa.jsonl"),
+        "session": "claude-code:1111aaaa",
+        "skipped": "memory is off for its repository",
+    }
+    learned = report["claude-code:2222bbbb"]["learned"]
+    store = MemoryStore.open()
+    try:
+        kept = [store.get(i) for i in learned]
+    finally:
+        store.close()
+    assert {m.title for m in kept} == {GLOBAL_LESSON["title"], PROJECT_LESSON["title"]}
+    assert {(m.scope, m.repo_key) for m in kept} == {("project", identify(private).key)}
 
 
 # -- ACP: the real agent process driven by the ACP SDK's client ------------------------------
