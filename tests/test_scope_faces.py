@@ -134,10 +134,11 @@ def open_files(pid: int) -> set[str]:
 
 
 async def acp_turns(
-    repo: Path, server: FakeOpenAI, tasks: list[str], tmp_path: Path
+    repo: Path, server: FakeOpenAI, tasks: list[str], tmp_path: Path, start_in: Path | None = None
 ) -> tuple[list[Any], list[str], set[str]]:
-    """Each task as one prompt turn of one session in `repo` (verify: `true`): the turns'
-    summaries, the text the client was told in each, and the files the agent held open."""
+    """Each task as one prompt turn of one session in `repo` (verify: `true`), the agent
+    started in `start_in` (default `repo`): the turns' summaries, the text the client was
+    told in each, and the files the agent held open."""
     client = RecordingClient()
     env = {**os.environ, "OPENAI_API_KEY": "", "PYTHONUNBUFFERED": "1"}
     summaries: list[Any] = []
@@ -146,7 +147,7 @@ async def acp_turns(
         async with spawn_agent_process(
             client, sys.executable, "-m", "mtl_tui", "acp", "--model", MODEL,
             "--api-base", server.base_url, "--yes",
-            env=env, cwd=repo, transport_kwargs={"stderr": err},
+            env=env, cwd=start_in or repo, transport_kwargs={"stderr": err},
         ) as (conn, process):  # fmt: skip
             await conn.initialize(protocol_version=PROTOCOL_VERSION)
             session = await conn.new_session(cwd=str(repo), mcp_servers=[], mtl={"verify": "true"})
@@ -183,6 +184,26 @@ async def test_acp_in_an_opted_out_repository_never_opens_the_pool(
     assert len(fake_openai.requests) == 2  # one per turn: no distillation call
     assert not any(name.startswith(str(paths.pool_file())) for name in held)
     assert pool_bytes() == before
+
+
+@pytest.mark.slow
+async def test_acp_started_outside_a_repository_opens_no_pool_for_an_opted_out_session(
+    git_repo: Path, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Started where no repository is (so no `off` applies to the process), the agent
+    still must not open, create or migrate the pool before a session needs it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    git(git_repo, "config", "mtl.memory", "off")
+    assert not paths.pool_file().exists()
+    fake_openai.plans = [reply(DONE)]
+    summaries, said, held = await acp_turns(
+        git_repo, fake_openai, ["append a line to the notes file"], tmp_path, start_in=outside
+    )
+    assert summaries[0]["outcome"] == "success"
+    assert "Memory is off for this repository" in said[0]
+    assert not any(name.startswith(str(paths.pool_file())) for name in held)
+    assert not paths.pool_file().exists()
 
 
 @pytest.mark.slow
