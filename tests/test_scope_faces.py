@@ -27,7 +27,7 @@ from mtl_tui.repo.identity import identify
 from tests.conftest import DONE, git, insight, script_file
 from tests.openai_server import FakeOpenAI, reply
 from tests.test_acp import MODEL, RecordingClient, text_of
-from tests.test_histories import _home_with_sessions
+from tests.test_histories import CLAUDE, _home_with_sessions
 from tests.test_learning import LESSON, insights_reply
 from tests.test_mcp import ROOT, call, error_of
 from tests.test_pool_health import PROJECT_LESSON, a_repo, mtl_in, pool_bytes
@@ -90,6 +90,38 @@ def test_learn_from_refuses_in_an_opted_out_repository(tmp_path: Path) -> None:
     assert paths.pool_file().exists()
 
 
+def test_learn_from_takes_each_sessions_policy_from_the_repository_it_ran_in(
+    tmp_path: Path, embedder: object
+) -> None:
+    """Run in a plain repository: a session recorded in an `off` repository is skipped and
+    listed so; one from a `project` repository is stored scoped to that repository."""
+    here, hidden, private = (a_repo(tmp_path, name) for name in ("here", "hidden", "private"))
+    git(hidden, "config", "mtl.memory", "off")
+    git(private, "config", "mtl.memory", "project")
+    project = tmp_path / "home" / ".claude" / "projects"
+    for repo, session in ((hidden, "1111aaaa"), (private, "2222bbbb")):
+        text = CLAUDE.read_text().replace("/home/dev/inventory-api", str(repo))
+        text = text.replace("5b0c2d4e-7a1f-4c33-9e51-2f8d0a6b9c10", session)
+        (project / repo.name).mkdir(parents=True)
+        (project / repo.name / f"{session}.jsonl").write_text(text)
+    code, stdout, stderr = learn_from_claude(here, tmp_path)
+    assert code == 0, stderr
+    report = {item["session"]: item for item in json.loads(stdout)}
+    assert report["claude-code:1111aaaa"] == {
+        "path": str(project / "hidden" / "1111aaaa.jsonl"),
+        "session": "claude-code:1111aaaa",
+        "skipped": "memory is off for its repository",
+    }
+    learned = report["claude-code:2222bbbb"]["learned"]
+    store = MemoryStore.open()
+    try:
+        kept = [store.get(i) for i in learned]
+    finally:
+        store.close()
+    assert {m.title for m in kept} == {GLOBAL_LESSON["title"], PROJECT_LESSON["title"]}
+    assert {(m.scope, m.repo_key) for m in kept} == {("project", identify(private).key)}
+
+
 # -- ACP: the real agent process driven by the ACP SDK's client ------------------------------
 
 
@@ -102,10 +134,11 @@ def open_files(pid: int) -> set[str]:
 
 
 async def acp_turns(
-    repo: Path, server: FakeOpenAI, tasks: list[str], tmp_path: Path
+    repo: Path, server: FakeOpenAI, tasks: list[str], tmp_path: Path, start_in: Path | None = None
 ) -> tuple[list[Any], list[str], set[str]]:
-    """Each task as one prompt turn of one session in `repo` (verify: `true`): the turns'
-    summaries, the text the client was told in each, and the files the agent held open."""
+    """Each task as one prompt turn of one session in `repo` (verify: `true`), the agent
+    started in `start_in` (default `repo`): the turns' summaries, the text the client was
+    told in each, and the files the agent held open."""
     client = RecordingClient()
     env = {**os.environ, "OPENAI_API_KEY": "", "PYTHONUNBUFFERED": "1"}
     summaries: list[Any] = []
@@ -114,7 +147,7 @@ async def acp_turns(
         async with spawn_agent_process(
             client, sys.executable, "-m", "mtl_tui", "acp", "--model", MODEL,
             "--api-base", server.base_url, "--yes",
-            env=env, cwd=repo, transport_kwargs={"stderr": err},
+            env=env, cwd=start_in or repo, transport_kwargs={"stderr": err},
         ) as (conn, process):  # fmt: skip
             await conn.initialize(protocol_version=PROTOCOL_VERSION)
             session = await conn.new_session(cwd=str(repo), mcp_servers=[], mtl={"verify": "true"})
@@ -151,6 +184,26 @@ async def test_acp_in_an_opted_out_repository_never_opens_the_pool(
     assert len(fake_openai.requests) == 2  # one per turn: no distillation call
     assert not any(name.startswith(str(paths.pool_file())) for name in held)
     assert pool_bytes() == before
+
+
+@pytest.mark.slow
+async def test_acp_started_outside_a_repository_opens_no_pool_for_an_opted_out_session(
+    git_repo: Path, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Started where no repository is (so no `off` applies to the process), the agent
+    still must not open, create or migrate the pool before a session needs it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    git(git_repo, "config", "mtl.memory", "off")
+    assert not paths.pool_file().exists()
+    fake_openai.plans = [reply(DONE)]
+    summaries, said, held = await acp_turns(
+        git_repo, fake_openai, ["append a line to the notes file"], tmp_path, start_in=outside
+    )
+    assert summaries[0]["outcome"] == "success"
+    assert "Memory is off for this repository" in said[0]
+    assert not any(name.startswith(str(paths.pool_file())) for name in held)
+    assert not paths.pool_file().exists()
 
 
 @pytest.mark.slow

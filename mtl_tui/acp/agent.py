@@ -46,7 +46,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.scrub import describe_exception, safe_message
-from mtl_tui.session import RunSummary, Session, pool_policy
+from mtl_tui.session import RunSummary, Session
 
 log = logging.getLogger("mtl.acp")
 
@@ -165,6 +165,8 @@ class MtlAgent:
         self._loop = asyncio.get_running_loop()
 
     # -- the pool, opened once in the background (the embedding model takes seconds) ------
+    # Not before a session: only a session/new whose repository is not `mtl.memory off`
+    # opens it (the process's own cwd says nothing about the sessions' repositories).
 
     def _pool(self) -> asyncio.Task[tuple[MemoryStore | None, str | None]]:
         if self._store is None:
@@ -194,10 +196,6 @@ class MtlAgent:
     # -- the protocol -----------------------------------------------------------------------
 
     async def initialize(self, protocol_version: int, **_: Any) -> InitializeResponse:
-        if (self.options.memory or self.options.learn) and await asyncio.to_thread(
-            _pool_allowed, Path.cwd()
-        ):
-            self._pool()  # started early: clients mostly start the agent in the project
         model = self.settings.model or ""
         if model and not model.startswith(SCRIPTED_PREFIX):  # litellm takes seconds too
             self._keep(asyncio.ensure_future(asyncio.to_thread(import_litellm)))
@@ -356,12 +354,3 @@ class MtlAgent:
             return "end_turn", {"undo": undo}
         state.say(f"Restored {repo.name} to its state before the last run ({counts}).")
         return "end_turn", {"undo": undo}
-
-
-def _pool_allowed(cwd: Path) -> bool:
-    """False where `git config mtl.memory off` keeps the pool closed (or the setting is
-    unreadable: the session started there says why)."""
-    try:
-        return pool_policy(cwd) != "off"
-    except MtlError:
-        return False

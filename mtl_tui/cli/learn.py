@@ -89,9 +89,10 @@ def learn_cmd(
     Lists what it found (date, project, size), says how many model calls it will make and
     asks first (unless --yes). A session already learned from is never learned again.
     Everything read is scrubbed of secrets and paths before any model sees it.
-    What is learned belongs to the repository you run this in, as a run's lessons do:
-    with `git config mtl.memory project` it is stored scoped to it; with `off` nothing
-    is learned."""
+    What is learned belongs to the repository the session ran in (its recorded working
+    directory; otherwise the one you run this in), as a run's lessons do: with
+    `git config mtl.memory project` it is stored scoped to it; with `off` it is skipped
+    (and here, nothing is learned)."""
     from mtl_tui.config import load_settings
     from mtl_tui.session import view_for
 
@@ -182,11 +183,36 @@ def _size(path: Path | None) -> str:
     return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MB"
 
 
-def _table(rows: list[tuple[History, bool]]) -> Table:
+OFF_REASON = "memory is off for its repository"
+
+
+def session_scope(
+    history: History, cfg: Settings, options: Options
+) -> tuple[str | None, bool] | None:
+    """Where a session's lessons belong, as a run in its recorded working directory would
+    store them: (repo_key, project_only), or None when that repository has `mtl.memory off`.
+    A session whose directory is not recorded or no longer exists belongs to the repository
+    `mtl learn` runs in."""
+    from mtl_tui.session import view_for
+
+    cwd = Path(history.cwd) if history.cwd else None
+    if cwd is None or not cwd.is_dir():
+        return options.repo_key, options.project_only
+    _, policy, identity = view_for(cwd, cfg)
+    if policy == "off":
+        return None
+    return identity.key, policy == "project"
+
+
+def _state(key: str, done: set[str], off: set[str]) -> str:
+    return OFF_REASON if key in off else "learned before" if key in done else "new"
+
+
+def _table(rows: list[tuple[History, str]]) -> Table:
     table = Table(title="Sessions", title_justify="left")
     for column in ("date", "source", "project", "size", "steps", "task", "state"):
         table.add_column(column, no_wrap=column != "task")
-    for history, done in rows:
+    for history, state in rows:
         task = " ".join(history.record.task.split())
         table.add_row(
             history.started[:10] or "-",
@@ -195,7 +221,7 @@ def _table(rows: list[tuple[History, bool]]) -> Table:
             _size(history.path),
             str(len(history.record.steps)),
             escape(task[:60] + ("…" if len(task) > 60 else "")),
-            "[dim]learned before[/]" if done else "new",
+            state if state == "new" else f"[dim]skipped: {state}[/]",
         )
     return table
 
@@ -225,18 +251,20 @@ def learn_from(
     from mtl_tui.session import learn
 
     unique = list({h.key: h for h in histories}.values())
+    scopes = {h.key: session_scope(h, cfg, options) for h in unique}
+    off = {key for key, scope in scopes.items() if scope is None}
     pool = MemoryStore.open(notice=pool_notice)
     try:
-        done = {h.key for h in unique if pool.learned_from(h.key)}
+        done = {h.key for h in unique if h.key not in off and pool.learned_from(h.key)}
     finally:
         pool.close()
-    todo = [h for h in unique if h.key not in done]
+    todo = [h for h in unique if h.key not in done and h.key not in off]
     if not options.as_json and unique:
-        err.print(_table([(h, h.key in done) for h in unique]))
+        err.print(_table([(h, _state(h.key, done, off)) for h in unique]))
     report: list[dict[str, object]] = [
-        {"path": str(h.path), "session": h.key, "skipped": "learned before"}
+        {"path": str(h.path), "session": h.key, "skipped": _state(h.key, done, off)}
         for h in unique
-        if h.key in done
+        if h.key in done or h.key in off
     ]
     if not todo:
         _summary(report, len(unique), options.as_json)
@@ -255,7 +283,7 @@ def learn_from(
             record = history.record
             record.repo = options.repo or record.repo
             record.languages = options.languages or record.languages
-            record.repo_key, record.project_only = options.repo_key, options.project_only
+            record.repo_key, record.project_only = scopes[history.key] or (None, False)
             cost = 0.0
             if options.outcome:
                 record.outcome, source = options.outcome, "given"
@@ -290,10 +318,13 @@ def _summary(report: list[dict[str, object]], sessions: int, as_json: bool) -> N
         print_json(report)
         return
     learned = sorted({i for item in report for i in item.get("learned", [])})  # type: ignore[attr-defined]
-    skipped = sum(1 for item in report if "skipped" in item)
-    count = sessions - skipped
+    before = sum(1 for item in report if item.get("skipped") == "learned before")
+    off = sum(1 for item in report if item.get("skipped") == OFF_REASON)
+    count = sessions - before - off
     text = f"Learned {len(learned)} memories from {count} session{'' if count == 1 else 's'}"
     text += f": {', '.join(f'#{i}' for i in learned)}" if learned else "."
-    if skipped:
-        text += f" {skipped} learned before, skipped."
+    if before:
+        text += f" {before} learned before, skipped."
+    if off:
+        text += f" {off} skipped: {OFF_REASON} (git config mtl.memory off)."
     out.print(text)

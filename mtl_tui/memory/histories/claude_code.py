@@ -101,5 +101,6 @@ def load(path: Path) -> History:
         session_id=str(meta.get("sessionId") or path.stem),
         started=str(meta.get("timestamp") or ""),
         project=project_of(meta.get("cwd")),
+        cwd=str(meta.get("cwd") or ""),
         path=path,
     )

@@ -114,6 +114,7 @@ def load(path: Path) -> History:
         session_id=session_id,
         started=str(meta.get("timestamp") or line_time(path)),
         project=project_of(meta.get("cwd")),
+        cwd=str(meta.get("cwd") or ""),
         path=path,
     )
 

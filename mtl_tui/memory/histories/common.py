@@ -27,6 +27,7 @@ class History:
     session_id: str
     started: str = ""  # ISO timestamp, when known
     project: str = ""  # the working directory's name, when known
+    cwd: str = ""  # the working directory itself, when recorded: whose memory policy applies
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
