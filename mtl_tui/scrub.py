@@ -112,12 +112,16 @@ def _span(match: re.Match[str]) -> tuple[int, int]:
     if "s" in match.re.groupindex and match.group("s") is not None:
         return match.span("s")
     start, end = match.span()
+    text = match.group(0)
+    if text.startswith("://") and text.endswith("@"):
+        # detect-secrets' URL rule takes `://user:pass@`: only the userinfo goes, so the
+        # URL keeps its shape (`http://[REDACTED]@host`), as rules.URL_CREDENTIALS does
+        return start + 3, end - 1
     if match.lastindex:  # detect-secrets: `aws_secret_access_key = "(value)"` keeps its name
         widest = max(range(1, match.lastindex + 1), key=lambda g: len(match.group(g) or ""))
         g_start, g_end = match.span(widest)
         if g_end - g_start >= 16 and end - g_end <= 2:
             return g_start, g_end
-    text = match.group(0)
     # detect-secrets patterns may take a delimiter on either side
     stripped = text.strip(" \t\n=:\"'")
     if stripped and stripped != text:
@@ -291,7 +295,21 @@ _YAML_KEY = re.compile(r"[\w.\-]+:")
 _NUMERIC_SECRET_KEY = re.compile(r"(?i)pass|pwd|pin|secret|otp|code")
 
 
+def _in_userinfo(
+    span: tuple[int, int], userinfo: list[tuple[int, int]], text: str
+) -> tuple[int, int]:
+    """`https://x-access-token:ghs_…@github.com/o/r`: a value found inside a URL's userinfo
+    ends at its `@`; the host and path after it are not the secret (when no second `@`
+    follows, which would make the first one part of the password)."""
+    start, end = span
+    for u_start, u_end in userinfo:
+        if u_start <= start < u_end < end and "@" not in text[u_end + 1 : end]:
+            return start, u_end
+    return span
+
+
 def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
+    userinfo = [m.span("s") for m in rules.URL_CREDENTIALS.finditer(text)] if "://" in text else []
     for match in rules.ASSIGNMENT.finditer(text):
         key, value = match.group("key"), match.group("s")
         bare = value.strip()
@@ -316,7 +334,7 @@ def _assignment_spans(text: str) -> Iterable[tuple[int, int]]:
             keyish or _looks_random(bare, ENTROPY_ASSIGNED, 8) or _is_basic_credential(bare)
         ):
             continue
-        yield match.span("s")
+        yield _in_userinfo(match.span("s"), userinfo, text)
 
 
 _PRINTABLE = re.compile(r"[\x20-\x7e\t\r\n]+")
@@ -353,13 +371,22 @@ def _base64_spans(text: str, depth: int) -> Iterable[tuple[int, int]]:
             yield match.span("s")
 
 
+def _after_scheme(text: str, match: re.Match[str]) -> tuple[int, int]:
+    """The span of `s`, less a URL's `//` when the token follows `scheme:` (`https://tok@h`
+    keeps its shape as `https://[REDACTED]@h`; the token itself still goes)."""
+    start, end = match.span("s")
+    if text.startswith("//", start) and text[start - 1 : start] == ":":
+        start += 2
+    return start, end
+
+
 def _entropy_spans(text: str) -> Iterable[tuple[int, int]]:
     for match in rules.ANY_ASSIGNMENT.finditer(text):
         if _looks_random(match.group("s"), ENTROPY_ASSIGNED, 16):
-            yield match.span("s")
+            yield _after_scheme(text, match)
     for match in rules.BARE_TOKEN.finditer(text):
         if _looks_random(match.group("s"), ENTROPY_BARE, 24, mixed_case=True):
-            yield match.span("s")
+            yield _after_scheme(text, match)
     for match in rules.BASIC.finditer(text):
         if _is_basic_credential(match.group("s")):
             yield match.span("s")

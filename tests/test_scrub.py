@@ -142,6 +142,39 @@ def test_credentials_in_blocks_urls_and_flags(text: str) -> None:
                                           "S3cr3tPassw0rd", "Pa55w0rdX"))  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        (
+            "cannot reach http://user:secret@127.0.0.1:9/v1",
+            "user:secret",
+            "cannot reach http://[REDACTED]@127.0.0.1:9/v1",
+        ),
+        (
+            "git clone https://ghp_Xq7Lm2Vb9Nc4Rt8Yw1Zk5Pd3Hs6Jf0Ga2Eu@github.com/o/r.git",
+            "ghp_Xq7Lm2Vb9Nc4Rt8Yw1Zk5Pd3Hs6Jf0Ga2Eu",
+            "git clone https://[REDACTED]@github.com/o/r.git",
+        ),
+        (
+            "DATABASE_URL=postgres://app:p%40ss%21Tr0ub4dor@db:5432/shop",
+            "Tr0ub4dor",
+            "DATABASE_URL=postgres://[REDACTED]@db:5432/shop",
+        ),
+        (
+            "push https://x-access-token:ghs_AbCdEf0123456789AbCdEf0123456789AbCd@github.com/o/r",
+            "AbCdEf0123456789",
+            "push https://[REDACTED]@github.com/o/r",
+        ),
+    ],
+)
+def test_credentials_in_a_url_keep_its_shape(text: str, secret: str, kept: str) -> None:
+    """Only the userinfo goes: the scheme, `//`, `@` and host stay, so an error still says
+    where it could not connect."""
+    cleaned = scrub(text)
+    assert secret not in cleaned
+    assert cleaned == kept
+
+
 def test_api_routes_keep_their_directories_but_home_paths_do_not() -> None:
     assert scrub("call /api/v1/users/{id}") == "call /api/v1/users/{id}"
     assert scrub("see /srv/app/config/settings.py") == "see …/settings.py"

@@ -368,6 +368,48 @@ def test_tests_run_inside_a_run_leave_no_trace_after_undo(tmp_path: Path, mtl_ho
     assert "NOT restored" not in undone.stderr
 
 
+def test_the_cache_limit_is_one_budget_for_all_caches_of_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five `__pycache__` dirs of 30 kB against a 100 kB limit: three are stored (90 kB,
+    not 150), the other two only fingerprinted, and undo names exactly those two as not
+    restored. The file count is a budget too: with CACHE_FILES=4, a fourth 2-file cache
+    no longer fits."""
+    from mtl_tui.repo import caches
+
+    root = tmp_path / "r"
+    root.mkdir()
+    make = "".join(
+        f"mkdir -p p{i}/__pycache__ && head -c 15000 /dev/urandom > p{i}/__pycache__/a.pyc"
+        f" && head -c 15000 /dev/urandom > p{i}/__pycache__/b.pyc\n"
+        for i in range(5)
+    )
+    sh(root, BASE + make)
+    repo = GitRepo.find(root, max_untracked=100_000)
+    assert repo is not None
+    snap = repo.take_snapshot("before")
+    saved = [e for e in snap.meta["ignored_saved"] if e.endswith("/")]
+    stored = sh(root, f"git ls-tree -r -l {snap.commit}:ignored").splitlines()
+    assert len(saved) == 3 and len(stored) == 6
+    assert sum(int(line.split()[3]) for line in stored) <= 100_000
+    meta_saved = snap.meta["ignored_saved"]
+    skipped = sorted(e for e in snap.meta["ignored"] if "__pycache__" in e and e not in meta_saved)
+    assert len(skipped) == 6  # two directories and their files: none stored
+    run_id = repo.mark_run(snap.commit)
+    sh(root, "for i in 0 1 2 3 4; do echo changed > p$i/__pycache__/a.pyc; done")
+    repo.mark_run(snap.commit, repo.snapshot("after"), run_id=run_id)
+    result = repo.undo()
+    named = {d.entry.split("/")[0] for d in result.not_restored}
+    assert named == {e.split("/")[0] for e in skipped} and len(named) == 2
+    assert not result.complete
+    for entry in saved:
+        assert (root / entry / "a.pyc").read_bytes() != b"changed\n"
+
+    monkeypatch.setattr(caches, "CACHE_FILES", 4)
+    few = repo.take_snapshot("few files").meta["ignored_saved"]
+    assert len([e for e in few if e.endswith("/")]) == 2
+
+
 def test_an_ignored_file_that_is_not_a_cache_is_never_copied(tmp_path: Path) -> None:
     root = tmp_path / "r"
     root.mkdir()

@@ -5,8 +5,9 @@ rewrote them: running the tests inside a run is the usual case.
 Only caches: a directory tagged with CACHEDIR.TAG (the Cache Directory Tagging spec pytest,
 mypy and ruff follow), anything under `__pycache__`, and `.pyc` files. Other ignored files
 (`.env`, build output, virtual environments) are never copied into the repository's object
-store; undo still names them when they changed. A cache over the snapshot's size limit or
-with more than CACHE_FILES files is only fingerprinted, as before.
+store; undo still names them when they changed. The snapshot's size limit and CACHE_FILES
+are one budget for all the caches of a snapshot (not per cache): a cache that no longer fits
+is only fingerprinted, and undo names it as not restored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from mtl_tui.repo.gitcmd import Git
 
-CACHE_FILES = 5_000  # files in one cache entry, beyond which it is only fingerprinted
+CACHE_FILES = 5_000  # files stored across all caches of one snapshot
 TREE = "ignored"  # where the snapshot commit keeps the cache files
 
 
@@ -34,8 +35,11 @@ def is_cache(root: Path, rel: str) -> bool:
     return any((root.joinpath(*parts[:n]) / "CACHEDIR.TAG").is_file() for n in range(1, top + 1))
 
 
-def _listing(root: Path, rel: str) -> tuple[dict[str, list[int]], list[str], int] | None:
-    """An entry's files ({path: [mode, mtime_ns]}), its directories and their total size."""
+def _listing(
+    root: Path, rel: str, max_files: int
+) -> tuple[dict[str, list[int]], list[str], int] | None:
+    """An entry's files ({path: [mode, mtime_ns]}), its directories and their total size;
+    None past `max_files` files."""
     path = root / rel
     files: dict[str, list[int]] = {}
     dirs: list[str] = []
@@ -57,21 +61,38 @@ def _listing(root: Path, rel: str) -> tuple[dict[str, list[int]], list[str], int
         dirs.append(Path(base).relative_to(root).as_posix())
         for name in [*names, *(d for d in subdirs if (Path(base) / d).is_symlink())]:
             add(Path(base) / name)
-            if len(files) > CACHE_FILES:
+            if len(files) > max_files:
                 return None
     return files, dirs, total
 
 
 def capture(git: Git, ignored: dict[str, Any], max_bytes: int | None) -> tuple[str, dict[str, Any]]:
-    """Store the ignored caches' files; returns (tree id or "", what was saved per entry)."""
+    """Store the ignored caches' files, within one budget for them all (`max_bytes` and
+    CACHE_FILES); returns (tree id or "", what was saved per entry)."""
     root = git.root
     saved: dict[str, dict[str, Any]] = {}
+    bytes_left = max_bytes
+    files_left = CACHE_FILES
+    decided: dict[str, bool] = {}  # directory entries: stored or not
     for rel in ignored:
         if not is_cache(root, rel):
             continue
-        listing = _listing(root, rel)
-        if listing is None or (max_bytes is not None and listing[2] > max_bytes):
+        parts = rel.rstrip("/").split("/")
+        above = [d for n in range(1, len(parts)) if (d := "/".join(parts[:n]) + "/") in decided]
+        if above:  # inside a directory entry already stored (counted there) or left out
+            listing = _listing(root, rel, CACHE_FILES) if decided[above[-1]] else None
+            if listing is not None:
+                saved[rel] = {"files": listing[0], "dirs": listing[1]}
             continue
+        listing = _listing(root, rel, files_left)
+        fits = listing is not None and (bytes_left is None or listing[2] <= bytes_left)
+        if rel.endswith("/"):
+            decided[rel] = fits
+        if listing is None or not fits:
+            continue  # over what is left of the budget: only fingerprinted
+        files_left -= len(listing[0])
+        if bytes_left is not None:
+            bytes_left -= listing[2]
         saved[rel] = {"files": listing[0], "dirs": listing[1]}
     every = {f: info for entry in saved.values() for f, info in entry["files"].items()}
     if not every:
