@@ -207,6 +207,13 @@ class MtlApp(App[None]):
     def get_default_screen(self) -> Screen[Any]:
         return MainScreen()
 
+    @property
+    def main_screen(self) -> Screen[Any]:
+        """The screen with the prompt, the panel and the conversation, also while the palette,
+        a dialog or the browser is on top of it: App.query_one looks only at the top screen,
+        and a timer or a worker finishing under the palette crashed the app."""
+        return self.screen_stack[0] if self.screen_stack else self.screen
+
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with Horizontal(id="main"):
@@ -235,10 +242,10 @@ class MtlApp(App[None]):
             if "undo" in keymap:
                 keymap.setdefault("undo_why", keymap["undo"])
             self.set_keymap(keymap)
-        status = self.query_one(StatusLine)
+        status = self.main_screen.query_one(StatusLine)
         status.model = model_label(self.settings.model)
         status.repo = self.cwd.name
-        prompt = self.query_one(PromptArea)
+        prompt = self.main_screen.query_one(PromptArea)
         if self.initial_task:
             prompt.text = self.initial_task
             self.pending_task = self.initial_task
@@ -259,7 +266,7 @@ class MtlApp(App[None]):
         focuses nothing, or keeps an unseen widget): the prompt takes the focus."""
         screen = self.screen_stack[0]
         if self.screen is screen and screen.focused not in screen.focus_chain:
-            self.query_one(PromptArea).focus()
+            self.main_screen.query_one(PromptArea).focus()
 
     def _report_first_frame(self, path: Path) -> None:
         path.write_text(f"{time.time()}\n")
@@ -356,7 +363,7 @@ class MtlApp(App[None]):
             keys,
         )
         offer.add_class("offer")
-        self.query_one("#dock").mount(offer)
+        self.main_screen.query_one("#dock").mount(offer)
 
         def answered() -> None:
             if box.empty():
@@ -378,7 +385,9 @@ class MtlApp(App[None]):
         self.call_from_thread(self._starter_imported, len(report.added))
 
     def _starter_imported(self, added: int) -> None:
-        self.query_one(Conversation).add_note(f"Imported the starter pack: {added} insights.")
+        self.main_screen.query_one(Conversation).add_note(
+            f"Imported the starter pack: {added} insights."
+        )
         if self.store is not None:
             self._set_status(pool=self.store.count())
         self._schedule_retrieval()
@@ -402,7 +411,7 @@ class MtlApp(App[None]):
             self._start(task)
 
     def _set_status(self, **values: Any) -> None:
-        status = self.query_one(StatusLine)
+        status = self.main_screen.query_one(StatusLine)
         for key, value in values.items():
             setattr(status, key, value)
         self.refresh_bindings()
@@ -413,7 +422,7 @@ class MtlApp(App[None]):
 
     def _error(self, message: str) -> None:
         self.notify(message, severity="error", timeout=10)
-        self.query_one(Conversation).add_note(message, "error")
+        self.main_screen.query_one(Conversation).add_note(message, "error")
 
     # -- retrieval follows the prompt -----------------------------------------------------
 
@@ -428,7 +437,9 @@ class MtlApp(App[None]):
         self._retrieve_timer = self.set_timer(RETRIEVE_DEBOUNCE, self._retrieve_now)
 
     def _retrieve_now(self) -> None:
-        text = self.query_one(PromptArea).text.strip()
+        if not self.is_running or not self.screen_stack:  # the app is closing
+            return
+        text = self.main_screen.query_one(PromptArea).text.strip()
         if self.running:  # the panel shows the run's own retrieval; the prompt was cleared
             return
         if not self.memory_ready or self.session is None or self.session.store is None:
@@ -445,7 +456,7 @@ class MtlApp(App[None]):
         self.call_from_thread(self._show_hits, found.hits, text, found)
 
     def _show_hits(self, hits: list[Hit], text: str, found: Retrieval | None = None) -> None:
-        panel = self.query_one(InsightsPanel)
+        panel = self.main_screen.query_one(InsightsPanel)
         if found is not None and _same_listing(panel, hits, text, found):
             return  # a repeated retrieval (the model came in while typing): keep the cursor
         if found is None:
@@ -457,7 +468,7 @@ class MtlApp(App[None]):
 
     def _update_insights_line(self) -> None:
         """The panel's count and the folded line's: one count (selection.py), one text."""
-        panel = self.query_one(InsightsPanel)
+        panel = self.main_screen.query_one(InsightsPanel)
         accepted = panel.accepted_hits()
         over: list[LeftOut] = self.session.fit_budget(accepted)[1] if self.session else []
         panel.mark_over_budget({o.hit.memory.id or -1: o.detail for o in over})
@@ -471,7 +482,7 @@ class MtlApp(App[None]):
         panel.show_count(count.text())
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
         line = f"Insights: {count.text()} · ctrl+b {shown}"
-        self.query_one("#insights-line", Static).update(line)
+        self.main_screen.query_one("#insights-line", Static).update(line)
 
     # -- the insights panel ---------------------------------------------------------------
 
@@ -486,7 +497,7 @@ class MtlApp(App[None]):
             event.item.refresh_view()
         elif event.action == "reject" and self.running and self.session is not None:
             self.session.disregard(memory.id)
-            self.query_one(Conversation).add_note(
+            self.main_screen.query_one(Conversation).add_note(
                 f"told the agent to disregard [M{event.item.index + 1}]"
             )
 
@@ -506,7 +517,7 @@ class MtlApp(App[None]):
             return
         if not self.ready:
             self.pending_task = text
-            self.query_one(Conversation).add_note(
+            self.main_screen.query_one(Conversation).add_note(
                 "Models are still loading: the task starts as soon as they are ready."
             )
             return
@@ -515,12 +526,12 @@ class MtlApp(App[None]):
     def _start(self, text: str) -> None:
         assert self.session is not None
         problem = self.session.model_problem()
-        conversation = self.query_one(Conversation)
+        conversation = self.main_screen.query_one(Conversation)
         if problem:
             conversation.add_note(problem, "error")
             return
-        panel = self.query_one(InsightsPanel)
-        prompt = self.query_one(PromptArea)
+        panel = self.main_screen.query_one(InsightsPanel)
+        prompt = self.main_screen.query_one(PromptArea)
         if self._retrieve_timer is not None:
             self._retrieve_timer.stop()
         prompt.text = ""
@@ -556,7 +567,7 @@ class MtlApp(App[None]):
         """While a run is active the prompt takes no keys (they would start nothing, or
         were meant for the question): disabled, out of the tab order, and saying why."""
         self.running = running
-        prompt = self.query_one(PromptArea)
+        prompt = self.main_screen.query_one(PromptArea)
         if running and prompt.has_focus:
             self.screen.set_focus(None)  # not to a neighbour: a key for the question
         prompt.disabled = running
@@ -567,7 +578,7 @@ class MtlApp(App[None]):
         self._waiting = None
         self.last_summary = summary
         self._clear_dock("interrupted")
-        conversation = self.query_one(Conversation)
+        conversation = self.main_screen.query_one(Conversation)
         conversation.end_output()
         state = summary.status if summary else "error"
         self._undo_ready = bool(summary and summary.undo_available)
@@ -582,18 +593,18 @@ class MtlApp(App[None]):
             )
         if self.store is not None:
             self._set_status(pool=self.store.count())
-        self.query_one(PromptArea).focus()
+        self.main_screen.query_one(PromptArea).focus()
 
     # -- events from the worker thread ------------------------------------------------------
 
     def _emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.CommandOutput):  # many small chunks: no round trip each
-            self.query_one(Conversation).feed_output(event.text)
+            self.main_screen.query_one(Conversation).feed_output(event.text)
             return
         self.call_from_thread(self._on_event, event)
 
     def _on_event(self, event: ev.Event) -> None:
-        conversation = self.query_one(Conversation)
+        conversation = self.main_screen.query_one(Conversation)
         match event:
             case ev.StepStarted(step=step):
                 self._set_status(step=step, state="running")
@@ -632,7 +643,7 @@ class MtlApp(App[None]):
         (or the run is interrupted, which answers `default`)."""
         box: queue.Queue[object] = queue.Queue(maxsize=1)
         self._waiting = (box, default)
-        self.call_from_thread(lambda: self.query_one("#dock").mount(make_bar(box)))
+        self.call_from_thread(lambda: self.main_screen.query_one("#dock").mount(make_bar(box)))
         try:
             while True:
                 try:
@@ -691,6 +702,8 @@ class MtlApp(App[None]):
 
     def on_unmount(self) -> None:
         """Leaving the app ends a run in progress: nothing waits on a closed screen."""
+        if self._retrieve_timer is not None:
+            self._retrieve_timer.stop()
         if self.session is not None:
             self.session.interrupt()
 
@@ -714,15 +727,15 @@ class MtlApp(App[None]):
             if box.empty():
                 box.put(default)
         self._clear_dock("interrupted")
-        self.query_one(Conversation).add_note("interrupting…", "warning")
+        self.main_screen.query_one(Conversation).add_note("interrupting…", "warning")
 
     def _clear_dock(self, summary: str) -> None:
         """No question stays on screen, looking active, once nothing waits for it."""
-        for bar in self.query(AnswerBar):
+        for bar in self.main_screen.query(AnswerBar):
             if not bar.answered and not bar.has_class("offer"):
                 bar.answered = True
                 leave_dock(bar, summary)
-        for review in self.query(ReviewList):
+        for review in self.main_screen.query(ReviewList):
             review.cancel()
 
     def action_quit_twice(self) -> None:
@@ -833,7 +846,7 @@ class MtlApp(App[None]):
             )
             if not result.complete:  # never claim more than undo did: every item, named
                 names = "\n".join(f"  {d}" for d in result.not_restored)
-                self.query_one(Conversation).add_note(
+                self.main_screen.query_one(Conversation).add_note(
                     f"Partly undone: {len(result.not_restored)} NOT restored, still as the run "
                     f"left them:\n{names}\nThe run stays recorded: once you have dealt with "
                     "these, ctrl+z tries again (mtl undo --force if files changed since).",
@@ -845,7 +858,7 @@ class MtlApp(App[None]):
                 self.notify(f"Partly undone. NOT restored: {first}{more}", severity="error",
                             timeout=15)  # fmt: skip
                 return
-            self.query_one(Conversation).add_note(message)
+            self.main_screen.query_one(Conversation).add_note(message)
             self.notify(message)
 
         self.push_screen(ConfirmScreen("Undo the last run and restore the files as they were?"),
