@@ -481,9 +481,9 @@ def test_project_only_repository_sees_only_its_own_and_keeps_what_it_learns(
 async def test_review_and_browser_rescope_and_the_browser_shows_health(
     git_repo: Path, pool: list[int], tmp_path: Path
 ) -> None:
-    from mtl_tui.ui.screens import MemoryBrowser, MemoryDetail
+    from mtl_tui.ui.screens import MemoryDetail
     from mtl_tui.ui.widgets import ReviewList
-    from tests.tuikit import SIZE, bar, make_app, ready, until
+    from tests.tuikit import SIZE, bar, make_app, open_browser, ready, until
 
     app = make_app(git_repo, [DONE, insights_reply(dict(PROJECT_LESSON, scope="global"))],
                    tmp_path, yolo=True)  # fmt: skip
@@ -505,10 +505,7 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         assert store.get(learned).scope == "project"
         assert store.get(learned).repo_key == identify(git_repo).key
 
-        await pilot.press("f2")
-        browser = app.screen
-        assert isinstance(browser, MemoryBrowser)
-        await until(pilot, lambda: len(browser.rows) == 4)
+        browser = await open_browser(pilot, 4)
         row = [m.id for m in browser.rows].index(learned)
         table = browser.query_one("DataTable")
         table.focus()  # the browser opens on its search box

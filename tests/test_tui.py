@@ -31,7 +31,7 @@ from mtl_tui.ui.widgets import (
 )
 from tests.conftest import DONE, bash
 from tests.test_learning import LESSON, insights_reply
-from tests.tuikit import SIZE, TITLES, bar, make_app, ready, type_task, until
+from tests.tuikit import SIZE, TITLES, bar, make_app, open_browser, ready, type_task, until
 
 
 def notices(app: object) -> list[str]:
@@ -327,10 +327,7 @@ async def test_memory_browser(git_repo: Path, pool: list[int], tmp_path: Path) -
     app = make_app(git_repo, [DONE], tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("f2")
-        assert isinstance(app.screen, MemoryBrowser)
-        browser = app.screen
-        await until(pilot, lambda: len(browser.rows) == 3)
+        browser = await open_browser(pilot, 3)
         search = browser.query_one("#browser-search")
         search.value = "slow SQL report"
         search.focus()
@@ -374,10 +371,7 @@ async def test_browser_export_takes_the_pool_as_pack_export_does(
     app = make_app(git_repo, [DONE], tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("f2")
-        browser = app.screen
-        assert isinstance(browser, MemoryBrowser)
-        await until(pilot, lambda: len(browser.rows) == 3)
+        browser = await open_browser(pilot, 3)
         await pilot.press(*"operator typo")
         assert browser.query_one("#browser-search", Input).value == "operator typo"
         assert isinstance(app.screen, MemoryBrowser)  # `e` went to the search box

@@ -11,10 +11,10 @@ from textual.widgets import DataTable
 from textual.widgets._footer import FooterKey
 
 from mtl_tui.ui.app import BUSY_PROMPT, MtlApp
-from mtl_tui.ui.screens import COLUMNS, ConfirmScreen, MemoryBrowser
+from mtl_tui.ui.screens import COLUMNS, ConfirmScreen
 from mtl_tui.ui.widgets import ApprovalBar, PromptArea
 from tests.conftest import DONE, TUI_TITLES, bash
-from tests.tuikit import bar, make_app, ready, type_task, until
+from tests.tuikit import bar, make_app, open_browser, ready, type_task, until
 
 SMALL = (80, 24)
 TUI_LANGS = {lang for _title, langs in TUI_TITLES for lang in langs}
@@ -192,10 +192,7 @@ async def test_the_browser_keeps_its_key_columns_at_80_columns(
     app = make_app(git_repo, [DONE], tmp_path)
     async with app.run_test(size=SMALL) as pilot:
         await ready(pilot)
-        await pilot.press("f2")
-        browser = app.screen
-        assert isinstance(browser, MemoryBrowser)
-        await until(pilot, lambda: len(browser.rows) == 3)
+        browser = await open_browser(pilot, 3)
         await pilot.pause()
         table = browser.query_one(DataTable)
         names = [str(column.label) for column in table.columns.values()]

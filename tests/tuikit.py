@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 
 from mtl_tui.config import load_settings
 from mtl_tui.ui.app import MtlApp
+from mtl_tui.ui.screens import MemoryBrowser
 from mtl_tui.ui.widgets import AnswerBar, InsightsPanel, PromptArea
 from tests.conftest import TUI_TITLES, script_file
 
@@ -63,3 +64,12 @@ def bar(app: MtlApp, kind: type[AnswerBar] = AnswerBar) -> AnswerBar | None:
     """The question waiting for an answer, once it has the focus (keys go there)."""
     pending = [b for b in app.query(kind) if not b.answered and b.has_focus]
     return pending[-1] if pending else None
+
+
+async def open_browser(pilot: Pilot, rows: int) -> MemoryBrowser:
+    """f2, then the memory browser once it lists `rows` memories."""
+    await pilot.press("f2")
+    browser = pilot.app.screen
+    assert isinstance(browser, MemoryBrowser)
+    await until(pilot, lambda: len(browser.rows) == rows)
+    return browser
