@@ -383,8 +383,10 @@ def test_distillation_never_shows_the_model_another_repositorys_project_memory(
     def learn_in(repo: Path) -> ScriptedModel:
         model = ScriptedModel([ModelReply(insights_reply(LESSON)), ModelReply(edit)])
         key = identify(repo).key
-        record = RunRecord(task="fix the failing test", steps=[("pytest -x", "1 failed")],
-                           outcome="success", model="scripted", repo=repo.name, repo_key=key)  # fmt: skip
+        record = RunRecord(
+            task="fix the failing test", steps=[("pytest -x", "1 failed")], outcome="success",
+            model="scripted", repo=repo.name, repo_key=key,
+        )  # fmt: skip
         learn(model, store, record, ["insight"])
         return model
 
