@@ -299,11 +299,11 @@ def _in_userinfo(
     span: tuple[int, int], userinfo: list[tuple[int, int]], text: str
 ) -> tuple[int, int]:
     """`https://x-access-token:ghs_…@github.com/o/r`: a value found inside a URL's userinfo
-    ends at its `@`; the host and path after it are not the secret (when no second `@`
-    follows, which would make the first one part of the password)."""
+    ends at its `@` (the last one of the authority, rules.URL_CREDENTIALS); the host and
+    path after it are not the secret."""
     start, end = span
     for u_start, u_end in userinfo:
-        if u_start <= start < u_end < end and "@" not in text[u_end + 1 : end]:
+        if u_start <= start < u_end < end:
             return start, u_end
     return span
 

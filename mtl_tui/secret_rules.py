@@ -125,9 +125,12 @@ BEARER = re.compile(r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9\-._~+/]{16,}=*)")
 BASIC = re.compile(r"(?i)\bbasic\s+(?P<s>[A-Za-z0-9+/]{8,}={0,2})")
 
 # Credentials in URLs: scheme://user:password@host, scheme://:password@host,
-# scheme://longtoken@host (Sentry DSNs, git over https with a token).
+# scheme://longtoken@host (Sentry DSNs, git over https with a token). A password may hold a
+# raw `@` (`redis://:p@ss@cache`): the userinfo runs to the LAST `@` before the authority
+# ends (at `/`, `?`, `#` or a blank, RFC 3986 3.2).
 URL_CREDENTIALS = re.compile(
-    r"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,30}://(?P<s>[^\s/:@\"'<>]*:[^\s/@\"'<>]+|[^\s/:@\"'<>]{16,})@"
+    r"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,30}://"
+    r"(?P<s>[^\s/?#:@\"'<>]*:[^\s/?#\"'<>]+|[^\s/?#:@\"'<>]{16,})@"
 )
 
 _ARG = r"""(?:"[^"\n]*"|'[^'\n]*'|[^\s"';|&]+)"""

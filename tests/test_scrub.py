@@ -165,6 +165,19 @@ def test_credentials_in_blocks_urls_and_flags(text: str) -> None:
             "AbCdEf0123456789",
             "push https://[REDACTED]@github.com/o/r",
         ),
+        # a raw `@` in the password: everything up to the last `@` of the authority goes
+        ("redis://:p@ss@cache:6379", "ss", "redis://[REDACTED]@cache:6379"),
+        (
+            "REDIS_URL=redis://default:Tr0@b4@dor@cache:6379/0 then mail ops@example.com",
+            "b4@dor",
+            "REDIS_URL=redis://[REDACTED]@cache:6379/0 then mail ops@example.com",
+        ),
+        (
+            "push https://x-access-token:ghs_AbCdEf0123456789AbCdEf0123456789AbCd@github.com/o/r"
+            "?notify=ops@example.com",
+            "AbCdEf0123456789",
+            "push https://[REDACTED]@github.com/o/r?notify=ops@example.com",
+        ),
     ],
 )
 def test_credentials_in_a_url_keep_its_shape(text: str, secret: str, kept: str) -> None:
