@@ -57,6 +57,8 @@ _TRIGGERS = (
     " -w", " -n", "-user", "/user:", "login", "identified", "hooks.", "webhook", "redis-cli",
     "openssl", "sudo", "@tcp(", "@unix(", "@udp(",
     "user", "log in", "log-in", "sign in", "sign-in", "signed in", "account",  # prose pairs
+    "kennwort", "contrase", "senha", "wachtwoord", "hasło", "haslo", "zugangsdaten",
+    "nutzer", "utilisateur", "identifiant", "usuario", "usuário",  # other languages
 )  # fmt: skip
 _LONG_WORD = 16
 
@@ -250,6 +252,39 @@ def _credential_pair(match: re.Match[str]) -> bool:
     return True
 
 
+def _quoted_password(match: re.Match[str]) -> bool:
+    """`password='x y'`, `password is "hunter2"`: any value not a placeholder; after a bare
+    blank (`the password "reset" link`) only one that looks picked."""
+    value = match.group("s")[1:-1]
+    if not value.strip() or value.strip().lower() in rules.NOT_SECRET_VALUES:
+        return False
+    if rules.INDIRECT_VALUE.match(value.strip()):
+        return False
+    if match.group("sep").strip():
+        return True
+    return all(_picked_password(word) for word in value.split())
+
+
+def _password_word_spans(text: str) -> Iterable[tuple[int, int]]:
+    """Prose around a password word (F5 of the round 4 review): a quoted value, the value
+    before "for user Y", after "password for user Y is", and `creds: user/password`."""
+    for match in rules.QUOTED_PASSWORD.finditer(text):
+        if _quoted_password(match):
+            yield match.span("s")
+    for pattern in (rules.REVERSED_PAIR, rules.PASSWORD_FOR_USER):
+        for match in pattern.finditer(text):
+            if _picked_password(match.group("s")):
+                yield match.span("s")
+    for match in rules.CREDS_SLASH.finditer(text):
+        value, user = match.group("s"), match.group("user")
+        if _picked_password(value) or (
+            user.lower() in rules.ACCOUNT_NAMES
+            and value.lower() not in rules.NOT_SECRET_VALUES
+            and not rules.INDIRECT_VALUE.match(value)
+        ):
+            yield match.span("s")
+
+
 def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
     lowered = text.lower()
     for pattern in (*rules.CLI_PATTERNS, *rules.COMMAND_PATTERNS):
@@ -276,6 +311,8 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
         for match in rules.PROSE_PAIR.finditer(text):
             if _picked_password(match.group("s")) and _credential_pair(match):
                 yield match.span("s")
+    if any(word in lowered for word in rules.PASSWORD_WORDS):
+        yield from _password_word_spans(text)
     for match in rules.USER_FLAG.finditer(text):
         user, password = match.group("user"), match.group("pw")
         if user.isdigit() and password.isdigit():
