@@ -602,6 +602,31 @@ def _scrub_secrets(text: str) -> str:
     raise ScrubError(f"could not scrub a text of {len(text):,} characters: it kept changing")
 
 
+def holds_secret(text: str, tokens_only: bool = False) -> bool:
+    """Whether the boundary's detector finds a secret in `text` (for bytes that cannot be
+    scrubbed, only kept or refused whole: undo's copies of tool caches). `tokens_only`:
+    only the formats that say "secret" by themselves (provider tokens, key blocks,
+    credentials in URLs, auth headers), for the printable runs of a binary file, where
+    entropy and prose rules mostly find noise."""
+    if len(text) > MAX_SCAN:  # in pieces that overlap by more than a token's length
+        step = MAX_SCAN - 1_000
+        return any(
+            holds_secret(text[i : i + MAX_SCAN], tokens_only) for i in range(0, len(text), step)
+        )
+    if tokens_only:
+        lowered = text.lower()
+        return any(
+            pattern.search(text)
+            for literal, folded, pattern in _gated_patterns()
+            if not literal or literal in (lowered if folded else text)
+        )
+    text = strip_invisible(text)
+    reading = views.reading(text)
+    if not _candidate(text) and not (reading and _candidate(reading.text)):
+        return False
+    return bool(secret_spans(text, reading))
+
+
 def safe_message(text: str) -> str:
     """`text` with its secrets scrubbed, for an error message or a log line; when it cannot
     be scrubbed, it is withheld rather than printed as it is."""
