@@ -294,3 +294,18 @@ def test_a_crafted_v5_pool_whose_memory_id_leaves_no_room_is_refused_untouched(
         assert raw.execute("PRAGMA user_version").fetchone()[0] == V5
     finally:
         raw.close()
+
+
+def test_a_v6_pool_whose_id_sequence_was_exhausted_adds_again(store: MemoryStore) -> None:
+    """A pool upgraded by the earlier step 6 from a crafted v5 pool kept its sequence at
+    the end of SQLite's range: every add failed with "database or disk is full"."""
+    first = store.add(insight(TITLES[0][0])).id
+    store.mark_learned("crafted:s1", [NEAR_2_63])
+    store.close()
+    craft(paths.pool_file(),
+          ("UPDATE sqlite_sequence SET seq = ? WHERE name = 'memories'", (2**63 - 1,)))  # fmt: skip
+    pool = MemoryStore.open(embedder=store.embedder)
+    try:
+        assert pool.add(insight(TITLES[1][0])).id == first + 1
+    finally:
+        pool.close()

@@ -498,6 +498,23 @@ MIGRATIONS: list[Callable[[Any], None]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def _repair_sequence(db: Database) -> None:
+    """A pool upgraded by step 6 before it ignored names past ID_LIMIT (or edited since)
+    may have its id sequence at the end of SQLite's range: every add fails with "database
+    or disk is full". The sequence goes back to the highest id still named within the
+    limit (when no memory's own id is past it)."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        return
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()
+    if row is None or int(row[0]) <= ID_LIMIT:
+        return
+    with db.write() as conn:
+        top = conn.execute("SELECT max(id) FROM memories").fetchone()[0]
+        if top is None or int(top) <= ID_LIMIT:
+            high = highest_memory_id(conn)
+            conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'memories'", (high,))
+
+
 @contextlib.contextmanager
 def _refusal(db: Database) -> Iterator[None]:
     try:
@@ -516,6 +533,7 @@ def migrate(db: Database, notice: Notice | None = None) -> None:
             f"understands ({SCHEMA_VERSION}); upgrade mtl"
         )
     if version == SCHEMA_VERSION:
+        _repair_sequence(db)
         return
     if notice is not None and version > 0:
         count = db.execute("SELECT count(*) FROM memories").fetchone()[0]
