@@ -498,3 +498,14 @@ def test_a_cache_holding_a_secret_is_never_copied_and_undo_says_why(tmp_path: Pa
     assert sh(root, f"git --git-dir {plain} for-each-ref refs/mtl") == ""  # plain push: none
     assert sh(root, f"git --git-dir {mirror} for-each-ref refs/mtl") != ""  # as documented
     assert objects_holding(mirror, TOKEN) == []
+
+    # clean files' digests are kept for the next snapshot, but a file rewritten with a
+    # secret has another digest: it is scanned again and refused
+    from mtl_tui.repo import caches
+
+    assert (root / ".git" / caches.VERDICTS).is_file()
+    (root / "clean" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\x00" + TOKEN.encode())
+    again = repo.take_snapshot("again").meta["ignored_refused"]
+    assert again["clean/__pycache__/"] == (
+        "not kept for undo: clean/__pycache__/m.cpython-311.pyc holds a secret"
+    )

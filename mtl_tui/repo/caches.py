@@ -17,12 +17,14 @@ it is only fingerprinted, and undo names it as not restored, saying why.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -91,25 +93,84 @@ def holds_secret(data: bytes) -> bool:
         return scrub.holds_secret(text, tokens_only=True)
 
 
-def secret_in(root: Path, files: dict[str, list[int]]) -> str | None:
-    """The first of an entry's files (paths under `root`) that holds a secret, or None."""
+# Digests of cache files found clean, kept in the git directory (VERDICTS) for the next
+# snapshot: only what changed is scanned again (the first scan of 3 MB of caches takes
+# about 2 s of CPU, tests/bench_undo.py --caches). A digest of the bytes themselves, so a
+# rewritten file is always scanned again; the whole list is dropped when the detector
+# changes (DETECTOR, the scrubber's sources and detect-secrets' version).
+VERDICTS = "mtl-clean-caches"
+
+
+@cache
+def _detector() -> str:
+    import importlib.metadata
+
+    from mtl_tui import scrub
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name in ("scrub.py", "secret_rules.py", "secret_views.py"):
+        digest.update((Path(scrub.__file__).parent / name).read_bytes())
+    digest.update(importlib.metadata.version("detect-secrets").encode())
+    return digest.hexdigest()
+
+
+def _load_clean(path: Path | None) -> set[str]:
+    try:
+        lines = path.read_text().split() if path else []
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return set(lines[1:]) if lines[:1] == [_detector()] else set()
+
+
+def _save_clean(path: Path | None, clean: set[str]) -> None:
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text("\n".join([_detector(), *sorted(clean)]) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a cache of verdicts: the next snapshot scans again
+
+
+def secret_in(
+    root: Path, files: dict[str, list[int]], known: set[str], clean: set[str]
+) -> str | None:
+    """The first of an entry's files (paths under `root`) that holds a secret, or None.
+    Digests in `known` were found clean before; `clean` gains every digest clean now."""
     for rel, (mode, _mtime) in files.items():
         full = root / rel
         try:
             data = os.readlink(full).encode() if stat.S_ISLNK(mode) else full.read_bytes()
         except OSError:
             continue  # gone since it was listed: hashing it fails the same way below
-        if holds_secret(data):
+        digest = hashlib.blake2b(data, digest_size=20).hexdigest()
+        if digest not in known and digest not in clean and holds_secret(data):
             return rel
+        clean.add(digest)
     return None
 
 
 def capture(
-    git: Git, ignored: dict[str, Any], max_bytes: int | None
+    git: Git, ignored: dict[str, Any], max_bytes: int | None, git_dir: Path | None = None
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
     """Store the ignored caches' files, within one budget for them all (`max_bytes` and
     CACHE_FILES), except caches holding a secret; returns (tree id or "", what was saved
-    per entry, why an entry was not: {entry: reason} for those holding a secret)."""
+    per entry, why an entry was not: {entry: reason} for those holding a secret).
+    `git_dir` keeps the digests of files found clean (VERDICTS)."""
+    verdicts = git_dir / VERDICTS if git_dir else None
+    known = _load_clean(verdicts)
+    clean: set[str] = set()
+    try:
+        return _capture(git, ignored, max_bytes, known, clean)
+    finally:
+        if clean != known:
+            _save_clean(verdicts, clean)
+
+
+def _capture(
+    git: Git, ignored: dict[str, Any], max_bytes: int | None, known: set[str], clean: set[str]
+) -> tuple[str, dict[str, Any], dict[str, str]]:
     root = git.root
     saved: dict[str, dict[str, Any]] = {}
     refused: dict[str, str] = {}
@@ -130,7 +191,7 @@ def capture(
             continue
         listing = _listing(root, rel, files_left)
         fits = listing is not None and (bytes_left is None or listing[2] <= bytes_left)
-        if fits and listing is not None and (found := secret_in(root, listing[0])):
+        if fits and listing is not None and (found := secret_in(root, listing[0], known, clean)):
             refused[rel] = f"not kept for undo: {found} holds a secret"
             fits = False
         if rel.endswith("/"):

@@ -271,7 +271,7 @@ class Snapshotter:
         meta = {"version": META_VERSION, **extra, "limit": max_bytes, **self.state(max_bytes)}
         entries = [("040000", "tree", meta["worktree"], "worktree")]
         cache_tree, meta["ignored_saved"], meta["ignored_refused"] = caches.capture(
-            self.git, meta["ignored"], max_bytes
+            self.git, meta["ignored"], max_bytes, self.git_dir
         )
         if cache_tree:
             entries.append(("040000", "tree", cache_tree, caches.TREE))
