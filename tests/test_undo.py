@@ -509,3 +509,22 @@ def test_a_cache_holding_a_secret_is_never_copied_and_undo_says_why(tmp_path: Pa
     assert again["clean/__pycache__/"] == (
         "not kept for undo: clean/__pycache__/m.cpython-311.pyc holds a secret"
     )
+
+
+def test_a_run_names_a_cache_it_will_not_snapshot_before_it_starts(
+    tmp_path: Path, mtl_home: Path
+) -> None:
+    from tests.conftest import bash, script_file
+
+    root = tmp_path / "r"
+    root.mkdir()
+    sh(root, BASE + "mkdir -p .pytest_cache/v/cache")
+    sh(root, "printf 'Signature: 8a477f597d28d172789f06886806bc55\\n' > .pytest_cache/CACHEDIR.TAG")
+    sh(root, "printf '*\\n' > .pytest_cache/.gitignore")  # as pytest writes them
+    (root / ".pytest_cache" / "v" / "cache" / "lastfailed").write_text(f'{{"t.py::x[{TOKEN}]": 1}}')
+    model = script_file(tmp_path, [bash("echo x > a.txt"), bash("echo MTL_TASK_COMPLETE")])
+    result = _mtl(root, "run", "--yes", "--no-memory", "--no-learn", "--model", model, "task")
+    assert result.returncode == 0, result.stderr
+    warning = result.stderr.index("not snapshotted (tool caches holding a secret): .pytest_cache/;")
+    assert warning < result.stderr.index("$ echo x > a.txt")
+    assert TOKEN not in result.stderr + result.stdout
