@@ -66,7 +66,8 @@ INTL_PASSWORD = (
 )
 # Keys whose values are secrets (matched case-insensitively inside a longer key name).
 SECRET_KEY_WORDS = (
-    rf"{INTL_PASSWORD}|passw(?:or)?d|passphrase|pass(?=$|[_.\-\"'\s:=])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|"
+    rf"{INTL_PASSWORD}|"
+    r"passw(?:or)?d|passphrase|pass(?=$|[_.\-\"'\s:=])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|"
     r"secret|token|api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing[_.\-]?key|encryption[_.\-]?key|enc[_.\-]?key|session[_.\-]?key|"
     r"master[_.\-]?key|license[_.\-]?key|secret[_.\-]?key|client[_.\-]?key|account[_.\-]?key|"
@@ -77,7 +78,8 @@ SECRET_KEY_WORDS = (
 # Key words whose values are redacted only when they look random (`cache_key = "user:42"`
 # is not a secret, `MAPBOX_KEY=pk.…` is).
 STRONG_WORDS = (
-    rf"{INTL_PASSWORD}|passw(?:or)?d|passphrase|pass(?![a-z])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|secret|token|"
+    rf"{INTL_PASSWORD}|"
+    r"passw(?:or)?d|passphrase|pass(?![a-z])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|secret|token|"
     r"api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing|encryption|enc[_.\-]?key|session[_.\-]?key|master[_.\-]?key|"
     r"license[_.\-]?key|webhook[_.\-]?url|connection[_.\-]?string|conn[_.\-]?str"

@@ -97,7 +97,7 @@ def holds_secret(data: bytes) -> bool:
 # snapshot: only what changed is scanned again (the first scan of 3 MB of caches takes
 # about 2 s of CPU, tests/bench_undo.py --caches). A digest of the bytes themselves, so a
 # rewritten file is always scanned again; the whole list is dropped when the detector
-# changes (DETECTOR, the scrubber's sources and detect-secrets' version).
+# changes (_detector: the scrubber's sources and detect-secrets' version).
 VERDICTS = "mtl-clean-caches"
 
 
