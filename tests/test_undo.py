@@ -497,6 +497,8 @@ def test_a_cache_holding_a_secret_is_never_copied_and_undo_says_why(tmp_path: Pa
     sh(root, f"git push -q {plain} main && git push -q --mirror {mirror}")
     assert sh(root, f"git --git-dir {plain} for-each-ref refs/mtl") == ""  # plain push: none
     assert sh(root, f"git --git-dir {mirror} for-each-ref refs/mtl") != ""  # as documented
+    helped = " ".join(_mtl(root, "undo", "--help").stdout.split())
+    assert "`git push --mirror` sends every ref, these too" in helped
     assert objects_holding(mirror, TOKEN) == []
 
     # clean files' digests are kept for the next snapshot, but a file rewritten with a
