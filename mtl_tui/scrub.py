@@ -57,6 +57,8 @@ _TRIGGERS = (
     " -w", " -n", "-user", "/user:", "login", "identified", "hooks.", "webhook", "redis-cli",
     "openssl", "sudo", "@tcp(", "@unix(", "@udp(",
     "user", "log in", "log-in", "sign in", "sign-in", "signed in", "account",  # prose pairs
+    "kennwort", "contrase", "senha", "wachtwoord", "hasło", "haslo", "zugangsdaten",
+    "nutzer", "utilisateur", "identifiant", "usuario", "usuário",  # other languages
 )  # fmt: skip
 _LONG_WORD = 16
 
@@ -250,6 +252,39 @@ def _credential_pair(match: re.Match[str]) -> bool:
     return True
 
 
+def _quoted_password(match: re.Match[str]) -> bool:
+    """`password='x y'`, `password is "hunter2"`: any value not a placeholder; after a bare
+    blank (`the password "reset" link`) only one that looks picked."""
+    value = match.group("s")[1:-1]
+    if not value.strip() or value.strip().lower() in rules.NOT_SECRET_VALUES:
+        return False
+    if rules.INDIRECT_VALUE.match(value.strip()):
+        return False
+    if match.group("sep").strip():
+        return True
+    return all(_picked_password(word) for word in value.split())
+
+
+def _password_word_spans(text: str) -> Iterable[tuple[int, int]]:
+    """Prose around a password word (F5 of the round 4 review): a quoted value, the value
+    before "for user Y", after "password for user Y is", and `creds: user/password`."""
+    for match in rules.QUOTED_PASSWORD.finditer(text):
+        if _quoted_password(match):
+            yield match.span("s")
+    for pattern in (rules.REVERSED_PAIR, rules.PASSWORD_FOR_USER):
+        for match in pattern.finditer(text):
+            if _picked_password(match.group("s")):
+                yield match.span("s")
+    for match in rules.CREDS_SLASH.finditer(text):
+        value, user = match.group("s"), match.group("user")
+        if _picked_password(value) or (
+            user.lower() in rules.ACCOUNT_NAMES
+            and value.lower() not in rules.NOT_SECRET_VALUES
+            and not rules.INDIRECT_VALUE.match(value)
+        ):
+            yield match.span("s")
+
+
 def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
     lowered = text.lower()
     for pattern in (*rules.CLI_PATTERNS, *rules.COMMAND_PATTERNS):
@@ -276,6 +311,8 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
         for match in rules.PROSE_PAIR.finditer(text):
             if _picked_password(match.group("s")) and _credential_pair(match):
                 yield match.span("s")
+    if any(word in lowered for word in rules.PASSWORD_WORDS):
+        yield from _password_word_spans(text)
     for match in rules.USER_FLAG.finditer(text):
         user, password = match.group("user"), match.group("pw")
         if user.isdigit() and password.isdigit():
@@ -299,11 +336,11 @@ def _in_userinfo(
     span: tuple[int, int], userinfo: list[tuple[int, int]], text: str
 ) -> tuple[int, int]:
     """`https://x-access-token:ghs_…@github.com/o/r`: a value found inside a URL's userinfo
-    ends at its `@`; the host and path after it are not the secret (when no second `@`
-    follows, which would make the first one part of the password)."""
+    ends at its `@` (the last one of the authority, rules.URL_CREDENTIALS); the host and
+    path after it are not the secret."""
     start, end = span
     for u_start, u_end in userinfo:
-        if u_start <= start < u_end < end and "@" not in text[u_end + 1 : end]:
+        if u_start <= start < u_end < end:
             return start, u_end
     return span
 
@@ -563,6 +600,31 @@ def _scrub_secrets(text: str) -> str:
         text = cleaned
         reading = views.reading(text)
     raise ScrubError(f"could not scrub a text of {len(text):,} characters: it kept changing")
+
+
+def holds_secret(text: str, tokens_only: bool = False) -> bool:
+    """Whether the boundary's detector finds a secret in `text` (for bytes that cannot be
+    scrubbed, only kept or refused whole: undo's copies of tool caches). `tokens_only`:
+    only the formats that say "secret" by themselves (provider tokens, key blocks,
+    credentials in URLs, auth headers), for the printable runs of a binary file, where
+    entropy and prose rules mostly find noise."""
+    if len(text) > MAX_SCAN:  # in pieces that overlap by more than a token's length
+        step = MAX_SCAN - 1_000
+        return any(
+            holds_secret(text[i : i + MAX_SCAN], tokens_only) for i in range(0, len(text), step)
+        )
+    if tokens_only:
+        lowered = text.lower()
+        return any(
+            pattern.search(text)
+            for literal, folded, pattern in _gated_patterns()
+            if not literal or literal in (lowered if folded else text)
+        )
+    text = strip_invisible(text)
+    reading = views.reading(text)
+    if not _candidate(text) and not (reading and _candidate(reading.text)):
+        return False
+    return bool(secret_spans(text, reading))
 
 
 def safe_message(text: str) -> str:

@@ -59,8 +59,14 @@ def prefix_pattern() -> str:
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
+# "password" in other languages people write tickets and chats in (detect-secrets' keyword
+# rule lists contraseña; German, French, Portuguese, Dutch and Polish forms added).
+INTL_PASSWORD = (
+    r"passwort|kennwort|mot[ _-]de[ _-]passe|contrase(?:ñ|n)a|senha|wachtwoord|has(?:ł|l)o"
+)
 # Keys whose values are secrets (matched case-insensitively inside a longer key name).
 SECRET_KEY_WORDS = (
+    rf"{INTL_PASSWORD}|"
     r"passw(?:or)?d|passphrase|pass(?=$|[_.\-\"'\s:=])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|"
     r"secret|token|api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing[_.\-]?key|encryption[_.\-]?key|enc[_.\-]?key|session[_.\-]?key|"
@@ -72,6 +78,7 @@ SECRET_KEY_WORDS = (
 # Key words whose values are redacted only when they look random (`cache_key = "user:42"`
 # is not a secret, `MAPBOX_KEY=pk.…` is).
 STRONG_WORDS = (
+    rf"{INTL_PASSWORD}|"
     r"passw(?:or)?d|passphrase|pass(?![a-z])|(?<![a-z])pwd|(?<![a-z])pw(?![a-z])|secret|token|"
     r"api[_.\-]?key|apikey|access[_.\-]?key|private[_.\-]?key|priv[_.\-]?key|"
     r"auth[_.\-]?key|signing|encryption|enc[_.\-]?key|session[_.\-]?key|master[_.\-]?key|"
@@ -87,7 +94,8 @@ _KEY = rf"(?<![\w.\-$])(?P<key>(?:[A-Za-z_@$][\w.\-]*?)?(?:{SECRET_KEY_WORDS})[\
 _VALUE = r"(?P<q>[\"'`]?)(?P<s>(?<=[\"'`])[^\"'`\n]+|(?<![\"'`])[^\s\"'`,;)}\]<>]+)"
 # key = value, key: value, "key": "value", KEY=value, key => value, key := value
 ASSIGNMENT = re.compile(
-    rf"(?i){_KEY}[\"'`]?\]?(?:\s*(?:=>|:=|\?=|=|:)\s*|\s+(?:to|is|of)\s+){_VALUE}"
+    rf"(?i){_KEY}[\"'`]?\]?(?:\s*(?:=>|:=|\?=|=|:)\s*|\s+(?:to|is|of|ist|lautet|est|es|é)\s+)"
+    rf"{_VALUE}"
 )
 
 # Values that are not secrets even when assigned to a secret-sounding key.
@@ -125,9 +133,12 @@ BEARER = re.compile(r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9\-._~+/]{16,}=*)")
 BASIC = re.compile(r"(?i)\bbasic\s+(?P<s>[A-Za-z0-9+/]{8,}={0,2})")
 
 # Credentials in URLs: scheme://user:password@host, scheme://:password@host,
-# scheme://longtoken@host (Sentry DSNs, git over https with a token).
+# scheme://longtoken@host (Sentry DSNs, git over https with a token). A password may hold a
+# raw `@` (`redis://:p@ss@cache`): the userinfo runs to the LAST `@` before the authority
+# ends (at `/`, `?`, `#` or a blank, RFC 3986 3.2).
 URL_CREDENTIALS = re.compile(
-    r"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,30}://(?P<s>[^\s/:@\"'<>]*:[^\s/@\"'<>]+|[^\s/:@\"'<>]{16,})@"
+    r"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,30}://"
+    r"(?P<s>[^\s/?#:@\"'<>]*:[^\s/?#\"'<>]+|[^\s/?#:@\"'<>]{16,})@"
 )
 
 _ARG = r"""(?:"[^"\n]*"|'[^'\n]*'|[^\s"';|&]+)"""
@@ -211,7 +222,40 @@ XML_ELEMENT = re.compile(
     rf"(?im)<(?P<tag>(?:[\w.\-]+:)?[\w.\-]*?(?:{STRONG_WORDS}))>(?P<s>[^<\n]{{4,}})(?:</(?P=tag)>|$)"
 )
 # prose: "user admin, password Xy7…", "passphrase: …" without a separator
-PROSE_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|passphrase|pwd)\s+(?P<s>[^\s,;.]{8,})")
+PROSE_PASSWORD = re.compile(
+    rf"(?i)\b(?:password|passwd|passphrase|pwd|{INTL_PASSWORD})\s+(?P<s>[^\s,;.]{{8,}})"
+)
+_PW_WORD = rf"(?:password|passwd|passphrase|pwd|{INTL_PASSWORD})"
+_USER_WORD = (
+    r"(?:user(?:[\s_-]?name)?|login|account|benutzer(?:name)?|nutzer(?:name)?|konto"
+    r"|utilisateur|identifiant|compte|usuario|usuário|cuenta)"
+)
+_FOR = r"(?:for|für|pour|para|de)[^\S\n]+(?:(?:the|den|die|das|le|la|l'|el)[^\S\n]+)?"
+_PROSE_VALUE = r"(?P<s>[^\s,;\"'`]{3,63}[^\s,;\"'`.!?)])(?=[\s,;.!?)\"'`]|$)"
+# A quoted value after a password word: `password "hunter2"`, `passwd 'two words'`,
+# `password='x y'`. With no `:`/`=`/"is" before it, the value must look picked (scrub.py).
+QUOTED_PASSWORD = re.compile(
+    rf"(?i)\b{_PW_WORD}(?P<sep>[^\S\n]*[:=][^\S\n]*|[^\S\n]+(?:is|ist|est|es)[^\S\n]+|[^\S\n]+)"
+    r"(?P<s>\"[^\"\n]{1,64}\"|'[^'\n]{1,64}')"
+)
+# Reversed order: "password X for user Y", "use password X for the admin account",
+# "Passwort X für Benutzer Y". The value must look picked (scrub.py).
+REVERSED_PAIR = re.compile(
+    rf"(?i)\b{_PW_WORD}(?:[^\S\n]*[:=][^\S\n]*|[^\S\n]+){_PROSE_VALUE}[^\S\n]+{_FOR}"
+    rf"(?:{_USER_WORD}[^\S\n]+[\w.@+\-]+|[\w.@+\-]+[^\S\n]+{_USER_WORD})"
+)
+# "the password for user admin is X", "Das Passwort für Benutzer admin ist X".
+PASSWORD_FOR_USER = re.compile(
+    rf"(?i)\b{_PW_WORD}[^\S\n]+{_FOR}(?:{_USER_WORD}[^\S\n]+)?[\w.@+\-]{{1,64}}"
+    rf"(?:[^\S\n]+{_USER_WORD})?(?:[^\S\n]*[:=][^\S\n]*|[^\S\n]+(?:is|ist|lautet|est|es|é)"
+    rf"[^\S\n]+){_PROSE_VALUE}"
+)
+# `creds: admin/hunter2`, `credentials: ops/winter19` (no blanks around the slash).
+CREDS_SLASH = re.compile(
+    r"(?i)(?<![\w/.\-])(?:creds?|credentials|zugangsdaten|identifiants|credenciales)"
+    r"[^\S\n]*[:=][^\S\n]*(?P<user>[\w.@+\-]{1,64})/"
+    r"(?P<s>[^\s/,;\"'`]{1,63}?)(?=[.!?)]?(?:[\s,;\"'`]|$))"
+)
 # prose credential pairs: a user word, the name, then a password word or a slash, then the
 # password: "login: admin / hunter2", "user admin password hunter2", "username: ci, pass:
 # …", "log in as ops / …", "creds for the test db are app / …". The value must look picked
@@ -219,14 +263,17 @@ PROSE_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|passphrase|pwd)\s+(?P<s>[
 # root" stay prose.
 _PAIR_USER = (
     r"(?:user(?:[\s_-]?name)?|login|log[\s-]?in\s+as|sign(?:ed)?[\s-]?in\s+as|account"
+    r"|benutzer(?:name)?|nutzer(?:name)?|utilisateur|identifiant|usuario|usuário"
     r"|creds?\b[^\n/:]{0,40}?\b(?:are|is))"
 )
+# The password may start the next line ("user admin\npassword hunter2").
 PROSE_PAIR = re.compile(
     rf"(?i)(?<![\w/.\-])(?P<word>{_PAIR_USER})(?P<lead>[^\S\n]*[:=][^\S\n]*|[^\S\n]+)"
-    r"(?P<user>[\w.@+\-]{1,64}?)[^\S\n]*"
-    r"(?:[,;][^\S\n]*|(?:and|with)[^\S\n]+)?"
-    r"(?:(?P<slash>/(?=[^\S\n])|(?<=[^\S\n])/)|(?<=[^\S\n,;])"
-    r"(?P<pw>password|passwd|passphrase|pass|pwd|pw)(?P<pwsep>[^\S\n]*[:=][^\S\n]*|[^\S\n]+))"
+    r"(?P<user>[\w.@+\-]{1,64}?)[^\S\n]*(?:\n[^\S\n]*)?"
+    r"(?:[,;][^\S\n]*|(?:and|with|und|mit|et|avec|y|con)[^\S\n]+)?"
+    r"(?:(?P<slash>/(?=[^\S\n])|(?<=[^\S\n])/)|(?<=[\s])"
+    rf"(?P<pw>password|passwd|passphrase|pass|pwd|pw|{INTL_PASSWORD})"
+    r"(?P<pwsep>[^\S\n]*[:=][^\S\n]*|[^\S\n]+))"
     r"[^\S\n]*(?P<s>[^\s,;\"'`]{3,63}[^\s,;\"'`.!?)])(?=[\s,;.!?)\"'`]|$)"
 )
 # "user X / Y" with nothing between the user word and X (no colon, no "as") is as often a
@@ -249,7 +296,11 @@ FIGURE_VALUE = re.compile(
 # `pass` as a verb: "pass --force2 to overwrite", "pass retries=3", "pass test_login2 as the hook".
 PASS_VERB_VALUE = re.compile(r"-|[^=]+=|[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 PAIR_WORDS = ("user", "login", "log in", "log-in", "sign in", "sign-in", "signed in", "account",
-              "cred")  # fmt: skip
+              "cred", "benutzer", "nutzer", "utilisateur", "identifiant", "usuario",
+              "usuário")  # fmt: skip
+# Any of these in a text: the password-word rules run (QUOTED_PASSWORD and the others).
+PASSWORD_WORDS = ("pass", "pwd", "kennwort", "contrase", "senha", "wachtwoord", "hasło",
+                  "haslo", "cred", "zugangsdaten", "identifiants")  # fmt: skip
 # Go's MySQL driver DSN: user:password@tcp(host:port)/db
 GO_DSN = re.compile(r"(?<![\w/:@.\-])[\w.\-]+:(?P<s>[^\s@/:\"']{4,})@(?:tcp|unix|udp)\(")
 

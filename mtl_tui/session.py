@@ -368,6 +368,14 @@ class Session:
                 f"not snapshotted (untracked, over {undo.max_untracked_mb:g} MB): {shown}{more}; "
                 "undo cannot restore them if the agent changes them"
             )
+        refused = snap.meta.get("ignored_refused", {})
+        tops = [e for e in refused if not any(e != o and e.startswith(o) for o in refused)]
+        if tops:
+            shown = ", ".join(tops[:5]) + (f" and {len(tops) - 5} more" if len(tops) > 5 else "")
+            self.warn(
+                f"not snapshotted (tool caches holding a secret): {shown}; undo cannot restore "
+                "them if the agent changes them"
+            )
         trajectory.save()
 
     def _snapshot_after(self, repo: GitRepo, trajectory: Trajectory) -> None:

@@ -1,6 +1,6 @@
 """Recall of the scrubbing boundary on every path a secret can take to disk or to others.
 
-    python tests/bench_scrub.py [--split report|tune] [--timing] [--steps N]
+    python tests/bench_scrub.py [--split report|tune] [--timing] [--steps N] [--path P]...
     PYTHONPATH=/path/to/a/main/checkout python tests/bench_scrub.py   # the scrubber before
 
 For each synthetic secret of tests/data/secrets/secrets-<split>.jsonl, the text holding it
@@ -357,6 +357,9 @@ def main() -> None:
     parser.add_argument("--split", choices=("report", "tune"), default="report")
     parser.add_argument("--timing", action="store_true", help="only the scrub-time lines")
     parser.add_argument("--steps", type=int, default=500, help="steps of the timed trajectory")
+    parser.add_argument(
+        "--path", action="append", help="run only this path (repeatable), e.g. 'memory add'"
+    )
     args = parser.parse_args()
     if args.timing:
         timing(args.steps)
@@ -385,6 +388,11 @@ def main() -> None:
             ("agent run trajectory", lambda t, d, k: agent_run(t, d)),
             ("learned insights", lambda t, d, k: learned(_fresh_store(d, k, embedder), t)),
         ]
+        if args.path:
+            unknown = set(args.path) - {label for label, _ in paths}
+            if unknown:
+                parser.error(f"unknown path: {', '.join(sorted(unknown))}")
+            paths = [(label, run) for label, run in paths if label in args.path]
         for label, run in paths:
             started = time.perf_counter()
             written = run(texts, tmp / label.replace(" ", "-"), "secrets")
@@ -408,7 +416,8 @@ def main() -> None:
                 print(f"{'':24} missed: {', '.join(names[:12])}{more}", flush=True)
             for sentence in changed:
                 print(f"{'':24} changed: {sentence}", flush=True)
-    timing(args.steps)
+    if not args.path:
+        timing(args.steps)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@ command and .git growth over three runs, then the time of an undo.
 
     python3 tests/bench_undo.py              # this checkout
     PYTHONPATH=/work/main python3 tests/bench_undo.py   # another implementation, to compare
+    python3 tests/bench_undo.py --caches     # only: a snapshot of ignored tool caches
+
+`--caches`: a repository whose tests ran (300 modules compiled into `__pycache__`, a
+`.pytest_cache` naming 3,000 tests); the snapshot copies (and scans) the caches.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +37,53 @@ def size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
+def caches() -> None:
+    import py_compile
+
+    with tempfile.TemporaryDirectory(prefix="mtl-bench-undo-") as tmp:
+        root = Path(tmp)
+        for i in range(300):
+            sub = root / f"pkg{i % 10}"
+            sub.mkdir(exist_ok=True)
+            body = "".join(
+                f"def test_{i}_{j}(client):\n    '''Check case {j} of {i}.'''\n"
+                f"    assert client.get('/api/v1/items/{j}').status_code == 200\n"
+                for j in range(40)
+            )
+            (sub / f"test_m{i}.py").write_text(body)
+            py_compile.compile(str(sub / f"test_m{i}.py"))
+        cache = root / ".pytest_cache" / "v" / "cache"
+        cache.mkdir(parents=True)
+        tag = "Signature: 8a477f597d28d172789f06886806bc55\n"
+        (root / ".pytest_cache" / "CACHEDIR.TAG").write_text(tag)
+        (root / ".pytest_cache" / ".gitignore").write_text("*\n")
+        ids = [f"pkg{i % 10}/test_m{i}.py::test_{i}_{j}" for i in range(300) for j in range(10)]
+        (cache / "nodeids").write_text(json.dumps(ids, indent=2))
+        (cache / "lastfailed").write_text(json.dumps({ids[7]: True}, indent=2))
+        (root / ".gitignore").write_text("__pycache__/\n")
+        git(root, "init", "-q", "-b", "main")
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "init")
+        repo = GitRepo.find(root)
+        assert repo is not None
+        pyc = sum(f.stat().st_size for f in root.rglob("*.pyc")) / 1e6
+        size = size_mb(root / ".pytest_cache") + pyc
+        for attempt in range(3):
+            wall, cpu = time.perf_counter(), time.process_time()
+            snap = repo.take_snapshot(f"caches {attempt}")
+            kept = len(snap.meta["ignored_saved"])
+            refused = len(snap.meta.get("ignored_refused", {}))
+            print(
+                f"snapshot with {size:.1f} MB of caches: {time.perf_counter() - wall:.2f} s wall "
+                f"{time.process_time() - cpu:.2f} s CPU; {kept} entries kept, {refused} refused",
+                flush=True,
+            )
+
+
 def main() -> None:
+    if "--caches" in sys.argv[1:]:
+        caches()
+        return
     with tempfile.TemporaryDirectory(prefix="mtl-bench-undo-") as tmp:
         root = Path(tmp)
         for i in range(TRACKED):

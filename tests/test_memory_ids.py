@@ -202,3 +202,110 @@ def test_a_long_upgrade_is_announced_before_it_starts(
     assert len(heard) == 1 and "Upgrading the memory pool (7 memories, schema 5 → 6)" in heard[0]
     MemoryStore.open(notice=heard.append).close()  # upgraded once: nothing more to say
     assert len(heard) == 1
+
+
+NEAR_2_63 = 2**63 - 2
+
+
+def craft(pool: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """Edit the pool as a hand (or an attacker) would: plain sqlite3, foreign keys off."""
+    raw = sqlite3.connect(pool)
+    try:
+        with raw:
+            for sql, params in statements:
+                raw.execute(sql, params)
+    finally:
+        raw.close()
+
+
+def test_a_crafted_v5_pool_with_huge_and_orphaned_ids_upgrades_and_still_adds(
+    monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+) -> None:
+    """Review F9: a learned mark naming an id near 2^63 left no id to hand out (every add
+    failed after the upgrade); uses and links of missing memories failed the upgrade."""
+    made = make_v5_pool(monkeypatch, embedder)
+    live = made["gap"] - 1  # a memory still in the pool
+    craft(
+        paths.pool_file(),
+        ("INSERT INTO meta (key, value) VALUES ('learned:crafted', ?)",
+         (json.dumps({"ids": [NEAR_2_63, live]}),)),
+        ("INSERT INTO memory_uses (memory_id, run_id, accepted, outcome, created_at) "
+         "VALUES (?, 'run-x', 1, 'success', '2026-01-01T00:00:00+00:00')", (NEAR_2_63 + 1,)),
+        ("INSERT INTO memory_uses (memory_id, run_id, accepted, outcome, created_at) "
+         "VALUES (?, 'run-y', 0, 'unknown', '2026-01-01T00:00:00+00:00')", (made["gap"],)),
+        ("INSERT INTO memory_links (src, dst, relation, run, created_at) "
+         "VALUES (?, ?, 'refines', 'run-z', '2026-01-01')", (NEAR_2_63, live)),
+        ("INSERT INTO memory_languages (memory_id, language) VALUES (?, 'rust')",
+         (made["gap"],)),
+    )  # fmt: skip
+
+    store = MemoryStore.open(embedder=embedder)  # migrates
+    try:
+        run = store.db.execute
+        assert run("PRAGMA user_version").fetchone()[0] == dbmod.SCHEMA_VERSION
+        assert run("PRAGMA foreign_key_check").fetchall() == []
+        # the orphans went, as deleting their memories would have taken them
+        assert run("SELECT count(*) FROM memory_uses WHERE run_id IN ('run-x', 'run-y')"
+                   ).fetchone()[0] == 0  # fmt: skip
+        assert run("SELECT count(*) FROM memory_links WHERE run = 'run-z'").fetchone()[0] == 0
+        assert run("SELECT count(*) FROM memory_languages WHERE language = 'rust'"
+                   ).fetchone()[0] == 0  # fmt: skip
+        # the uses of live memories, and the learned mark itself, are kept
+        assert run("SELECT count(*) FROM memory_uses WHERE run_id = 'run-3'").fetchone()[0] == 2
+        mark = run("SELECT value FROM meta WHERE key = 'learned:crafted'").fetchone()[0]
+        assert json.loads(mark)["ids"] == [NEAR_2_63, live]
+        fresh = store.add(insight("Write the smallest test that shows the bug")).id
+        assert made["top"] < fresh < dbmod.ID_LIMIT
+        assert store.add(insight("Keep each commit to one change")).id == fresh + 1
+    finally:
+        store.close()
+
+
+def test_a_crafted_v5_pool_whose_memory_id_leaves_no_room_is_refused_untouched(
+    monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+) -> None:
+    made = make_v5_pool(monkeypatch, embedder)
+    pool = paths.pool_file()
+    craft(
+        pool,
+        ("INSERT INTO memories (id, kind, fields, content_hash, created_at, updated_at) "
+         "SELECT ?, kind, fields, 'crafted', created_at, updated_at FROM memories WHERE id = ?",
+         (NEAR_2_63, made["gap"] - 1)),
+    )  # fmt: skip
+    before = pool.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "mtl_tui", "memory", "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr
+    assert any(
+        f"could not be upgraded: memory #{NEAR_2_63} has an id past" in line
+        and "it was left as it was" in line
+        for line in lines
+    ), done.stderr
+    assert pool.read_bytes() == before
+    raw = sqlite3.connect(pool)
+    try:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == V5
+    finally:
+        raw.close()
+
+
+def test_a_v6_pool_whose_id_sequence_was_exhausted_adds_again(store: MemoryStore) -> None:
+    """A pool upgraded by the earlier step 6 from a crafted v5 pool kept its sequence at
+    the end of SQLite's range: every add failed with "database or disk is full"."""
+    first = store.add(insight(TITLES[0][0])).id
+    store.mark_learned("crafted:s1", [NEAR_2_63])
+    store.close()
+    craft(paths.pool_file(),
+          ("UPDATE sqlite_sequence SET seq = ? WHERE name = 'memories'", (2**63 - 1,)))  # fmt: skip
+    pool = MemoryStore.open(embedder=store.embedder)
+    try:
+        assert pool.add(insight(TITLES[1][0])).id == first + 1
+    finally:
+        pool.close()

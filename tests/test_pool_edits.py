@@ -447,7 +447,8 @@ def test_a_refinement_keeps_the_scope_and_the_guardrail_of_what_it_refines(
         {"op": "refine", "target": "N1", "lesson": BETTER_REPRO},  # no not_when, no scope
         {"op": "agree", "target": "N1", "lesson": "C1"},
     ]}))  # fmt: skip
-    record = RunRecord(task="t", steps=[], outcome="success", run_id="r3")
+    # a run in that repository: another repository's distillation never sees the memory
+    record = RunRecord(task="t", steps=[], outcome="success", run_id="r3", repo_key="a" * 16)
     plan = plan_edits(model, store, [insight(REPRO, origin="run")], record)
     _, report = apply_learning(store, [], [], plan, record.run_id)
     assert "scoped to its repository" in model.calls[0][0]["content"]

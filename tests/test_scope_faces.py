@@ -364,3 +364,36 @@ def test_a_projects_refinement_supersedes_a_global_lesson_only_there(
     hits, left = seen_in(beta)
     assert hits == [lesson]  # beta keeps the global lesson
     assert not any(f"#{refinement}" in line for line in left), left  # and never learns the id
+
+
+def test_distillation_never_shows_the_model_another_repositorys_project_memory(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    """The neighbours of a new lesson go into the prompt sent to the model: in beta, alpha's
+    project memory is not one of them (in alpha it is, so the lesson is really near)."""
+    from mtl_tui.agent.model import ModelReply, ScriptedModel
+    from mtl_tui.memory.distill import RunRecord
+    from mtl_tui.session import learn
+
+    alpha, beta = a_repo(tmp_path, "alpha"), a_repo(tmp_path, "beta")
+    secret_plan = "Run the narrowest failing test in alpha's billing-ledger module before a fix"
+    theirs = store.add(scoped_to(alpha, insight(secret_plan))).id
+    edit = '{"operations": [{"op": "add", "lesson": "C1"}]}'
+
+    def learn_in(repo: Path) -> ScriptedModel:
+        model = ScriptedModel([ModelReply(insights_reply(LESSON)), ModelReply(edit)])
+        key = identify(repo).key
+        record = RunRecord(
+            task="fix the failing test", steps=[("pytest -x", "1 failed")], outcome="success",
+            model="scripted", repo=repo.name, repo_key=key,
+        )  # fmt: skip
+        learn(model, store, record, ["insight"])
+        return model
+
+    in_alpha = learn_in(alpha)
+    assert len(in_alpha.calls) == 2  # alpha's lesson is a neighbour there: the edit call
+    assert secret_plan in json.dumps(in_alpha.calls[1])
+    in_beta = learn_in(beta)
+    sent = json.dumps(in_beta.calls)
+    assert secret_plan not in sent and "billing-ledger" not in sent
+    assert store.get(theirs).fields["title"] == secret_plan  # untouched

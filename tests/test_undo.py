@@ -425,3 +425,108 @@ def test_an_ignored_file_that_is_not_a_cache_is_never_copied(tmp_path: Path) -> 
     kept = sh(root, f"git ls-tree -r --name-only {snap.commit}:ignored").split()
     assert sorted(kept) == [".pytest_cache/.gitignore", ".pytest_cache/CACHEDIR.TAG", "x.pyc"]
     assert ".env" in snap.meta["ignored"] and ".env" not in snap.meta["ignored_saved"]
+
+
+TOKEN = "ghp_" + "Xq7Lm2Vb9Nc4Rt8Yw1Zk5Pd3Hs6Jf0Ga2Eu"  # a GitHub token's shape
+
+
+def objects_holding(git_dir: Path, text: str) -> list[str]:
+    """Every object of a repository (loose or packed, reachable or not) whose content
+    holds `text`, as `git cat-file --batch-all-objects` reads them."""
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "cat-file", "--batch-all-objects", "--batch"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    found, at = [], 0
+    while at < len(out):
+        header_end = out.index(b"\n", at)
+        sha, _kind, size = out[at:header_end].split()
+        body = out[header_end + 1 : header_end + 1 + int(size)]
+        if text.encode() in body:
+            found.append(sha.decode())
+        at = header_end + 1 + int(size) + 1
+    return found
+
+
+def test_a_cache_holding_a_secret_is_never_copied_and_undo_says_why(tmp_path: Path) -> None:
+    """Review F7: a token in `.pytest_cache` (a parametrized test id) or among a stale
+    `.pyc`'s constants was copied into refs/mtl, and `git push --mirror` sent it. Now such a
+    cache is only fingerprinted, undo names it as not restored and why, and no object of
+    the repository, or of a mirror of it, holds the token; clean caches are still kept."""
+    root = tmp_path / "r"
+    root.mkdir()
+    sh(root, BASE + "mkdir -p .pytest_cache/v/cache clean/__pycache__ old")
+    tag = "Signature: 8a477f597d28d172789f06886806bc55"
+    sh(root, f"printf '{tag}\\n' > .pytest_cache/CACHEDIR.TAG")
+    sh(root, "printf '*\\n' > .pytest_cache/.gitignore")  # as pytest writes them
+    lastfailed = root / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    lastfailed.write_text(json.dumps({f"test_api.py::test_login[{TOKEN}]": True}))
+    (root / "clean" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\x00clean")
+    (root / "old" / "creds.py").write_text(f'TOKEN = "{TOKEN}"\n')
+    sh(root, "python3 -m py_compile old/creds.py && rm old/creds.py")  # a stale .pyc stays
+    repo = GitRepo.find(root)
+    assert repo is not None
+    snap = repo.take_snapshot("before")
+    refused = snap.meta["ignored_refused"]
+    assert refused[".pytest_cache/"] == (
+        "not kept for undo: .pytest_cache/v/cache/lastfailed holds a secret"
+    )
+    stale = "old/__pycache__/creds.cpython-311.pyc"  # the token among its constants
+    assert refused[stale] == f"not kept for undo: {stale} holds a secret"
+    kept = sh(root, f"git ls-tree -r --name-only {snap.commit}:ignored").split()
+    assert kept == ["clean/__pycache__/m.cpython-311.pyc"]
+
+    run_id = repo.mark_run(snap.commit)
+    lastfailed.write_text("{}")  # the run's test run rewrites both
+    (root / "clean" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"changed")
+    repo.mark_run(snap.commit, repo.snapshot("after"), run_id=run_id)
+    result = repo.undo()
+    assert not result.complete
+    reason = "(not kept for undo: .pytest_cache/v/cache/lastfailed holds a secret)"
+    assert [str(d) for d in result.not_restored] == [  # git lists the directory and v/
+        f"ignored: ignored file .pytest_cache/ changed {reason}",
+        f"ignored: ignored file .pytest_cache/v/ changed {reason}",
+    ]
+    assert (root / "clean" / "__pycache__" / "m.cpython-311.pyc").read_bytes() == b"\x00clean"
+
+    assert objects_holding(root / ".git", TOKEN) == []
+    mirror, plain = tmp_path / "mirror.git", tmp_path / "plain.git"
+    for bare in (mirror, plain):
+        sh(tmp_path, f"git init -q --bare {bare.name}")
+    sh(root, f"git push -q {plain} main && git push -q --mirror {mirror}")
+    assert sh(root, f"git --git-dir {plain} for-each-ref refs/mtl") == ""  # plain push: none
+    assert sh(root, f"git --git-dir {mirror} for-each-ref refs/mtl") != ""  # as documented
+    helped = " ".join(_mtl(root, "undo", "--help").stdout.split())
+    assert "`git push --mirror` sends every ref, these too" in helped
+    assert objects_holding(mirror, TOKEN) == []
+
+    # clean files' digests are kept for the next snapshot, but a file rewritten with a
+    # secret has another digest: it is scanned again and refused
+    from mtl_tui.repo import caches
+
+    assert (root / ".git" / caches.VERDICTS).is_file()
+    (root / "clean" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\x00" + TOKEN.encode())
+    again = repo.take_snapshot("again").meta["ignored_refused"]
+    assert again["clean/__pycache__/"] == (
+        "not kept for undo: clean/__pycache__/m.cpython-311.pyc holds a secret"
+    )
+
+
+def test_a_run_names_a_cache_it_will_not_snapshot_before_it_starts(
+    tmp_path: Path, mtl_home: Path
+) -> None:
+    from tests.conftest import bash, script_file
+
+    root = tmp_path / "r"
+    root.mkdir()
+    sh(root, BASE + "mkdir -p .pytest_cache/v/cache")
+    sh(root, "printf 'Signature: 8a477f597d28d172789f06886806bc55\\n' > .pytest_cache/CACHEDIR.TAG")
+    sh(root, "printf '*\\n' > .pytest_cache/.gitignore")  # as pytest writes them
+    (root / ".pytest_cache" / "v" / "cache" / "lastfailed").write_text(f'{{"t.py::x[{TOKEN}]": 1}}')
+    model = script_file(tmp_path, [bash("echo x > a.txt"), bash("echo MTL_TASK_COMPLETE")])
+    result = _mtl(root, "run", "--yes", "--no-memory", "--no-learn", "--model", model, "task")
+    assert result.returncode == 0, result.stderr
+    warning = result.stderr.index("not snapshotted (tool caches holding a secret): .pytest_cache/;")
+    assert warning < result.stderr.index("$ echo x > a.txt")
+    assert TOKEN not in result.stderr + result.stdout

@@ -414,7 +414,12 @@ def undo(
     """Restore the repository to its state before the last run: work tree, HEAD and
     branch, every ref, the index and the stash. What cannot be restored (hooks, git config,
     submodule contents, ignored or too-large files that changed) is named, and the exit
-    code is 1. Refuses if the repository changed since the run, unless --force."""
+    code is 1. Refuses if the repository changed since the run, unless --force.
+
+    Snapshots live on refs/mtl/runs/: a plain `git push`, --all or --tags never sends them,
+    but `git push --mirror` sends every ref, these too (git has no way to exclude some):
+    run `mtl undo --prune-all` before mirroring. Tool caches holding a secret are never
+    copied into a snapshot (undo names them as not restored)."""
     from mtl_tui.cli.undo import run_undo
 
     raise typer.Exit(run_undo(force, dry_run, as_json, list_runs, prune, prune_all))

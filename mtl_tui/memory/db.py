@@ -394,28 +394,62 @@ _MEMORY_COLUMNS_V6 = (
 )
 
 
+# Memory ids stay below this (2^53: exact in every JSON reader, and 2^53 adds from any
+# real pool). A name above it that no memory holds (a learned mark, a stray vector: only a
+# crafted pool has one) does not move the id sequence: counted, it would leave no id to
+# hand out (SQLite's AUTOINCREMENT stops at 2^63 - 1) and every add would fail.
+ID_LIMIT = 2**53
+
+
+class MigrationRefused(Exception):
+    """A pool a migration step will not upgrade; the transaction is rolled back."""
+
+
 def highest_memory_id(conn: Any) -> int:
     """The highest memory id anything in the pool still names: a memory, a vector, a
-    full-text row, a link, a use, or a session's learned mark (kept after deletes)."""
+    full-text row, a link, a use, or a session's learned mark (kept after deletes); names
+    past ID_LIMIT other than a memory's own id are left out."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    highest = {
-        "memories": "max(id)",
-        "memory_uses": "max(memory_id)",
-        "memory_fts": "max(rowid)",
-        "memory_links": "max(max(coalesce(src, 0)), max(coalesce(dst, 0)))",
-        "memory_vec": "max(memory_id)",
-        "memory_dedup_vec": "max(memory_id)",
+    named = {  # the table, and its columns naming a memory
+        "memories": ("id",),
+        "memory_uses": ("memory_id",),
+        "memory_fts": ("rowid",),
+        "memory_links": ("src", "dst"),
+        "memory_vec": ("memory_id",),
+        "memory_dedup_vec": ("memory_id",),
     }
     high = 0
-    for table, expression in highest.items():
-        if table in names:
-            value = conn.execute(f"SELECT {expression} FROM {table}").fetchone()[0]
+    for table, columns in named.items():
+        if table not in names:
+            continue
+        for column in columns:
+            # the limit inside the aggregate: vec0 and fts5 tables take no range constraint
+            counted = (
+                column
+                if table == "memories"
+                else (f"CASE WHEN {column} <= {ID_LIMIT} THEN {column} END")
+            )
+            value = conn.execute(f"SELECT max({counted}) FROM {table}").fetchone()[0]
             high = max(high, int(value or 0))
     for (value,) in conn.execute("SELECT value FROM meta WHERE key LIKE 'learned:%'"):
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             ids = json.loads(value).get("ids", [])
-            high = max([high, *(int(i) for i in ids if isinstance(i, int))])
+            high = max([high, *(i for i in ids if isinstance(i, int) and 0 < i <= ID_LIMIT)])
     return high
+
+
+def _drop_orphans(conn: Any) -> None:
+    """Uses, languages and links naming a memory that does not exist: what ON DELETE
+    CASCADE would have removed had the memory been deleted with foreign keys on (a pool
+    written with them off, or crafted). They say nothing about any lesson left."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    for table, column in (("memory_uses", "memory_id"), ("memory_languages", "memory_id"),
+                          ("memory_links", "src"), ("memory_links", "dst")):  # fmt: skip
+        if table in names:
+            conn.execute(
+                f"DELETE FROM {table} WHERE {column} IS NOT NULL "
+                f"AND {column} NOT IN (SELECT id FROM memories)"
+            )
 
 
 def _v6_ids_never_reused(conn: Any) -> None:
@@ -426,7 +460,19 @@ def _v6_ids_never_reused(conn: Any) -> None:
     The table is rebuilt with it (SQLite's documented twelve-step rebuild: migrate() has
     foreign keys off, so dropping the old table cascades to nothing) keeping every row
     and id; vectors, full text, links and uses are keyed by id and stay as they are. The
-    sequence starts at the highest id anything in the pool still names."""
+    sequence starts at the highest id anything in the pool still names.
+
+    A pool written with foreign keys off (or crafted) may hold uses, languages or links
+    of missing memories: they are dropped, as deleting those memories would have. A memory
+    whose own id is past ID_LIMIT cannot be kept without leaving (almost) no id to hand
+    out: the upgrade is refused and the pool left as it was."""
+    top = conn.execute("SELECT max(id) FROM memories").fetchone()[0]
+    if top is not None and int(top) > ID_LIMIT:
+        raise MigrationRefused(
+            f"memory #{top} has an id past {ID_LIMIT:,} (2^53), which would leave no id for "
+            "new memories (was the file edited by hand?)"
+        )
+    _drop_orphans(conn)
     high = highest_memory_id(conn)
     conn.execute(_MEMORIES_V6)
     conn.execute(
@@ -452,6 +498,33 @@ MIGRATIONS: list[Callable[[Any], None]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def _repair_sequence(db: Database) -> None:
+    """A pool upgraded by step 6 before it ignored names past ID_LIMIT (or edited since)
+    may have its id sequence at the end of SQLite's range: every add fails with "database
+    or disk is full". The sequence goes back to the highest id still named within the
+    limit (when no memory's own id is past it)."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        return
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()
+    if row is None or int(row[0]) <= ID_LIMIT:
+        return
+    with db.write() as conn:
+        top = conn.execute("SELECT max(id) FROM memories").fetchone()[0]
+        if top is None or int(top) <= ID_LIMIT:
+            high = highest_memory_id(conn)
+            conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'memories'", (high,))
+
+
+@contextlib.contextmanager
+def _refusal(db: Database) -> Iterator[None]:
+    try:
+        yield
+    except MigrationRefused as exc:
+        raise PoolError(
+            f"memory pool {db.path} could not be upgraded: {exc}; it was left as it was"
+        ) from None
+
+
 def migrate(db: Database, notice: Notice | None = None) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
@@ -460,6 +533,7 @@ def migrate(db: Database, notice: Notice | None = None) -> None:
             f"understands ({SCHEMA_VERSION}); upgrade mtl"
         )
     if version == SCHEMA_VERSION:
+        _repair_sequence(db)
         return
     if notice is not None and version > 0:
         count = db.execute("SELECT count(*) FROM memories").fetchone()[0]
@@ -473,7 +547,7 @@ def migrate(db: Database, notice: Notice | None = None) -> None:
     # outside a transaction; the check before committing proves nothing dangles.
     db.execute("PRAGMA foreign_keys = OFF")
     try:
-        with db.write() as conn:
+        with db.write() as conn, _refusal(db):
             # Re-read inside the lock: another process may have migrated meanwhile.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for step in range(version, SCHEMA_VERSION):

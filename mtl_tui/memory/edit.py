@@ -22,7 +22,7 @@ from mtl_tui.memory.operations import (
     parse_operations,
 )
 from mtl_tui.memory.rank import Hit
-from mtl_tui.memory.store import AddResult, MemoryStore
+from mtl_tui.memory.store import AddResult, MemoryStore, View
 from mtl_tui.memory.trust import trusted
 from mtl_tui.prompts import render
 from mtl_tui.records import Memory
@@ -86,9 +86,14 @@ def _lesson_json(memory: Memory) -> str:
     return json.dumps(memory.fields, ensure_ascii=False)
 
 
-def find_neighbours(store: MemoryStore, candidates: Sequence[Memory]) -> list[Hit]:
-    """The stored insights near any candidate, nearest first, at most MAX_NEIGHBOURS."""
-    found = store.neighbours(candidates, NEIGHBOURS_EACH, NEIGHBOUR_SIMILARITY)
+def find_neighbours(
+    store: MemoryStore, candidates: Sequence[Memory], record: RunRecord
+) -> list[Hit]:
+    """The stored insights near any candidate, nearest first, at most MAX_NEIGHBOURS,
+    among those the run's repository may see (memory/scope.py repo_view): another
+    repository's project memories never reach this distillation prompt."""
+    view = View(record.repo_key, project_only=record.project_only)
+    found = store.neighbours(candidates, NEIGHBOURS_EACH, NEIGHBOUR_SIMILARITY, view)
     unique: dict[int, Hit] = {}
     for hit in sorted((h for near in found for h in near), key=lambda h: -h.similarity):
         if hit.memory.id is not None:
@@ -124,7 +129,7 @@ def plan_edits(
     plan = EditPlan()
     if not candidates:
         return plan
-    neighbours = find_neighbours(store, candidates)
+    neighbours = find_neighbours(store, candidates, record)
     if not neighbours:
         plan.operations = [(Operation("add", None, c, candidate_label(i)), None)
                            for i, c in enumerate(candidates)]  # fmt: skip

@@ -812,35 +812,43 @@ class MemoryStore:
         vector = self._embedder().embed([query])[0]
         return self.search_vector_ranked(vector, k, kind, language, query, view)
 
-    def neighbours(self, memories: Sequence[Memory], k: int, least: float) -> list[list[Hit]]:
+    def neighbours(
+        self, memories: Sequence[Memory], k: int, least: float, view: View
+    ) -> list[list[Hit]]:
         """For each memory, the `k` nearest stored insights whose whole lesson (retrieval
         vectors) or title (dedup vectors) has a cosine similarity of at least `least`:
         two lessons that contradict each other share their situation, and so their
-        title, more than their advice. Any trust; hidden and superseded ones left out."""
+        title, more than their advice. Any trust; hidden and superseded ones left out, and
+        so is what `view` (the learning repository's) cannot see: the neighbours go into a
+        prompt sent to the model."""
         if not memories or not self._has_index():
             return [[] for _ in memories]
         n = len(memories)
         texts = [m.embedded_text for m in memories] + [m.dedup_text for m in memories]
         vectors = self._embedder().embed(texts)
+        scoped = view.project_only or self._has_project_scope()
+        dedup_sql = (
+            "SELECT memory_id, distance FROM memory_dedup_vec "
+            "WHERE embedding MATCH ? AND k = ? AND kind = 'insight'"
+        )
+        if scoped:
+            dedup_sql += f" AND memory_id IN {view.visible_ids_sql()}"
         found: list[list[Hit]] = []
         for index in range(n):
             best: dict[int, float] = {}
-            for hit in self.search_vector_ranked(vectors[index], k + 5, "insight"):
+            for hit in self.search_vector_ranked(vectors[index], k + 5, "insight", view=view):
                 best[hit.memory.id or 0] = hit.similarity
-            rows = self.db.execute(
-                "SELECT memory_id, distance FROM memory_dedup_vec "
-                "WHERE embedding MATCH ? AND k = ? AND kind = 'insight'",
-                (_to_blob(vectors[n + index]), k + 5),
-            ).fetchall()
-            for mid, distance in rows:
+            params: list[Any] = [_to_blob(vectors[n + index]), k + 5]
+            rows = self.db.execute(dedup_sql, [*params, view.repo_key] if scoped else params)
+            for mid, distance in rows.fetchall():
                 best[int(mid)] = max(best.get(int(mid), -1.0), 1.0 - float(distance))
             near = [mid for mid, sim in best.items() if sim >= least]
-            gone = self.superseded(near)
+            gone = self.superseded(near, view)
             memories_by_id = self._get_many([mid for mid in near if mid not in gone])
             hits = [
                 Hit(memory, best[mid], best[mid])
                 for mid, memory in memories_by_id.items()
-                if memory.net_votes > HIDE_AT
+                if memory.net_votes > HIDE_AT and view.shows(memory)
             ]
             hits.sort(key=lambda hit: hit.similarity, reverse=True)
             found.append(hits[:k])

@@ -8,15 +8,23 @@ mypy and ruff follow), anything under `__pycache__`, and `.pyc` files. Other ign
 store; undo still names them when they changed. The snapshot's size limit and CACHE_FILES
 are one budget for all the caches of a snapshot (not per cache): a cache that no longer fits
 is only fingerprinted, and undo names it as not restored.
+
+A cache is read before it is stored and scanned with the detector every stored or exported
+text passes (scrub.py): a cache holding a secret (a token in `.pytest_cache`, a key in a
+`.pyc`'s constants) is not copied into refs/mtl, where `git push --mirror` would send it;
+it is only fingerprinted, and undo names it as not restored, saying why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +74,106 @@ def _listing(
     return files, dirs, total
 
 
-def capture(git: Git, ignored: dict[str, Any], max_bytes: int | None) -> tuple[str, dict[str, Any]]:
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{8,}")
+
+
+def holds_secret(data: bytes) -> bool:
+    """Whether a cache file's bytes hold a secret, as the scrubbing boundary's detector
+    finds them: a text file read whole with every rule; a binary one (`.pyc`) as its
+    printable runs, each also without its first two bytes (marshal writes a short string's
+    type and length just before it, and they may be printable), with the rules for
+    formats that say "secret" by themselves (entropy and prose rules find noise there)."""
+    from mtl_tui import scrub
+
+    try:
+        return scrub.holds_secret(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        runs = [run.decode("ascii") for run in _PRINTABLE_RUN.findall(data)]
+        text = "\n\n".join(piece for run in runs for piece in (run, run[2:]))
+        return scrub.holds_secret(text, tokens_only=True)
+
+
+# Digests of cache files found clean, kept in the git directory (VERDICTS) for the next
+# snapshot: only what changed is scanned again (the first scan of 3 MB of caches takes
+# about 2 s of CPU, tests/bench_undo.py --caches). A digest of the bytes themselves, so a
+# rewritten file is always scanned again; the whole list is dropped when the detector
+# changes (_detector: the scrubber's sources and detect-secrets' version).
+VERDICTS = "mtl-clean-caches"
+
+
+@cache
+def _detector() -> str:
+    import importlib.metadata
+
+    from mtl_tui import scrub
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name in ("scrub.py", "secret_rules.py", "secret_views.py"):
+        digest.update((Path(scrub.__file__).parent / name).read_bytes())
+    digest.update(importlib.metadata.version("detect-secrets").encode())
+    return digest.hexdigest()
+
+
+def _load_clean(path: Path | None) -> set[str]:
+    try:
+        lines = path.read_text().split() if path else []
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return set(lines[1:]) if lines[:1] == [_detector()] else set()
+
+
+def _save_clean(path: Path | None, clean: set[str]) -> None:
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text("\n".join([_detector(), *sorted(clean)]) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a cache of verdicts: the next snapshot scans again
+
+
+def secret_in(
+    root: Path, files: dict[str, list[int]], known: set[str], clean: set[str]
+) -> str | None:
+    """The first of an entry's files (paths under `root`) that holds a secret, or None.
+    Digests in `known` were found clean before; `clean` gains every digest clean now."""
+    for rel, (mode, _mtime) in files.items():
+        full = root / rel
+        try:
+            data = os.readlink(full).encode() if stat.S_ISLNK(mode) else full.read_bytes()
+        except OSError:
+            continue  # gone since it was listed: hashing it fails the same way below
+        digest = hashlib.blake2b(data, digest_size=20).hexdigest()
+        if digest not in known and digest not in clean and holds_secret(data):
+            return rel
+        clean.add(digest)
+    return None
+
+
+def capture(
+    git: Git, ignored: dict[str, Any], max_bytes: int | None, git_dir: Path | None = None
+) -> tuple[str, dict[str, Any], dict[str, str]]:
     """Store the ignored caches' files, within one budget for them all (`max_bytes` and
-    CACHE_FILES); returns (tree id or "", what was saved per entry)."""
+    CACHE_FILES), except caches holding a secret; returns (tree id or "", what was saved
+    per entry, why an entry was not: {entry: reason} for those holding a secret).
+    `git_dir` keeps the digests of files found clean (VERDICTS)."""
+    verdicts = git_dir / VERDICTS if git_dir else None
+    known = _load_clean(verdicts)
+    clean: set[str] = set()
+    try:
+        return _capture(git, ignored, max_bytes, known, clean)
+    finally:
+        if clean != known:
+            _save_clean(verdicts, clean)
+
+
+def _capture(
+    git: Git, ignored: dict[str, Any], max_bytes: int | None, known: set[str], clean: set[str]
+) -> tuple[str, dict[str, Any], dict[str, str]]:
     root = git.root
     saved: dict[str, dict[str, Any]] = {}
+    refused: dict[str, str] = {}
     bytes_left = max_bytes
     files_left = CACHE_FILES
     decided: dict[str, bool] = {}  # directory entries: stored or not
@@ -83,20 +186,25 @@ def capture(git: Git, ignored: dict[str, Any], max_bytes: int | None) -> tuple[s
             listing = _listing(root, rel, CACHE_FILES) if decided[above[-1]] else None
             if listing is not None:
                 saved[rel] = {"files": listing[0], "dirs": listing[1]}
+            elif above[-1] in refused:
+                refused[rel] = refused[above[-1]]
             continue
         listing = _listing(root, rel, files_left)
         fits = listing is not None and (bytes_left is None or listing[2] <= bytes_left)
+        if fits and listing is not None and (found := secret_in(root, listing[0], known, clean)):
+            refused[rel] = f"not kept for undo: {found} holds a secret"
+            fits = False
         if rel.endswith("/"):
             decided[rel] = fits
         if listing is None or not fits:
-            continue  # over what is left of the budget: only fingerprinted
+            continue  # over what is left of the budget, or a secret: only fingerprinted
         files_left -= len(listing[0])
         if bytes_left is not None:
             bytes_left -= listing[2]
         saved[rel] = {"files": listing[0], "dirs": listing[1]}
     every = {f: info for entry in saved.values() for f, info in entry["files"].items()}
     if not every:
-        return "", {}
+        return "", {}, refused
     regular = [r for r, (mode, _t) in every.items() if not stat.S_ISLNK(mode)]
     shas: dict[str, str] = {}
     if regular and not any("\n" in r for r in regular):  # --stdin-paths is line based
@@ -116,7 +224,7 @@ def capture(git: Git, ignored: dict[str, Any], max_bytes: int | None) -> tuple[s
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         git.raw("update-index", "-z", "--add", "--index-info", input=b"".join(lines), env=env)
         tree = git.text("write-tree", env=env)
-    return tree, saved
+    return tree, saved, refused
 
 
 def restore(root: Path, entry: str, saved: dict[str, Any], read: Callable[[str], bytes]) -> None:

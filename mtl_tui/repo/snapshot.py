@@ -270,7 +270,9 @@ class Snapshotter:
     def take(self, message: str, max_bytes: int | None, extra: dict[str, Any]) -> Snapshot:
         meta = {"version": META_VERSION, **extra, "limit": max_bytes, **self.state(max_bytes)}
         entries = [("040000", "tree", meta["worktree"], "worktree")]
-        cache_tree, meta["ignored_saved"] = caches.capture(self.git, meta["ignored"], max_bytes)
+        cache_tree, meta["ignored_saved"], meta["ignored_refused"] = caches.capture(
+            self.git, meta["ignored"], max_bytes, self.git_dir
+        )
         if cache_tree:
             entries.append(("040000", "tree", cache_tree, caches.TREE))
         index = self.git_dir / "index"

@@ -90,7 +90,9 @@ def compare(git: Git, before: dict[str, Any], now: dict[str, Any]) -> list[Diffe
                 verb = "created" if old is None else "deleted" if new is None else "changed"
                 made = name if key in ("ignored",) and old is None else ""
                 entry = name if key == "ignored" else ""
-                found.append(Difference(key, f"{label} {name} {verb}", made, entry))
+                why = before.get("ignored_refused", {}).get(name) if entry else None
+                detail = f"{label} {name} {verb}" + (f" ({why})" if why else "")
+                found.append(Difference(key, detail, made, entry))
     for path, sig in before["large_untracked"].items():
         if now["large_untracked"].get(path) != sig:
             found.append(Difference(

@@ -525,12 +525,34 @@ TUNE_ONLY: list[tuple[str, str, str]] = [
     ("prose-user-password-random", "user ci password {a:14}", "chat and ticket prose"),
     ("prose-username-pass", "username: backup pass: {p:9}", "chat and ticket prose"),
     ("prose-creds-slash", "creds for the test db are app / {p:8}", "chat and ticket prose"),
+    # round 4 security review F5: the forms it reproduced (the rules were written on these)
+    ("prose-newline-user-password", "user admin\npassword {p:8}", "security review F5"),
+    ("prose-quoted-password", 'password "{p:8}"', "security review F5"),
+    ("prose-quoted-spaced-password", "password='{p:6} {p:6}'", "security review F5"),
+    ("prose-reversed-password", "password {p:9} for user deploy", "security review F5"),
+    ("prose-password-for-user-is", "the password for user admin is {p:8}", "security review F5"),
+    ("prose-creds-colon-slash", "creds: admin/{p:8}", "security review F5"),
+    ("prose-de-passwort", "Passwort: {p:9}", "security review F5 (German)"),
+    ("prose-de-kennwort", "Benutzer admin, Kennwort {p:9}", "security review F5 (German)"),
+    ("prose-fr-mot-de-passe", "mot de passe : {p:8}", "security review F5 (French)"),
+    ("prose-es-contrasena", "contraseña: {p:9}", "security review F5 (Spanish)"),
 ]
 REPORT_ONLY: list[tuple[str, str, str]] = [
     ("prose-sign-in-slash", "sign in to the dashboard as reviewer / {p:8}", "chat and ticket prose"),
     ("prose-account-passphrase", "account ops, passphrase {a:16}", "chat and ticket prose"),
     ("prose-username-with-password", "the box takes username jenkins with password {p:9} over ssh",
      "chat and ticket prose"),
+    # round 5, written before the F5 rules ran on anything
+    ("prose-newline-username-pass", "username: ci\npass {p:9}", "chat and ticket prose"),
+    ("prose-newline-login-password", "login deploy\npassword: {a:12}", "chat and ticket prose"),
+    ("prose-quoted-db-password", 'the db password "{p:9}" still works', "chat and ticket prose"),
+    ("prose-quoted-spaced-passwd", "passwd '{p:7} {p:7}'", "chat and ticket prose"),
+    ("prose-reversed-account", "use password {p:9} for the admin account", "chat and ticket prose"),
+    ("prose-credentials-slash", "credentials: ops/{p:8}", "chat and ticket prose"),
+    ("prose-de-passwort-fuer", "Das Passwort für Benutzer admin ist {p:9}", "German chat prose"),
+    ("prose-fr-identifiant", "identifiant : admin, mot de passe : {p:9}", "French chat prose"),
+    ("prose-es-usuario", "usuario: admin / contraseña: {p:9}", "Spanish chat prose"),
+    ("prose-es-es", "la contraseña es {p:9}", "Spanish chat prose"),
 ]
 
 # fmt: on
