@@ -7,12 +7,19 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 from textual.widgets._footer import FooterKey
 
 from mtl_tui.ui.app import BUSY_PROMPT, MtlApp
-from mtl_tui.ui.screens import COLUMNS, ConfirmScreen
-from mtl_tui.ui.widgets import ApprovalBar, PromptArea
+from mtl_tui.ui.screens import (
+    COLUMNS,
+    MIN_TITLE,
+    NARROW_COLUMNS,
+    ConfirmScreen,
+    EditMemoryScreen,
+    MemoryDetail,
+)
+from mtl_tui.ui.widgets import AnswerBar, ApprovalBar, PromptArea, ReviewItem, ReviewList
 from tests.conftest import DONE, TUI_TITLES, bash
 from tests.tuikit import bar, make_app, open_browser, ready, type_task, until
 
@@ -196,7 +203,8 @@ async def test_the_browser_keeps_its_key_columns_at_80_columns(
         await pilot.pause()
         table = browser.query_one(DataTable)
         names = [str(column.label) for column in table.columns.values()]
-        assert names == [*COLUMNS, "title"]
+        assert names == [*NARROW_COLUMNS, "title"]  # the mark joins the id, "last" goes
+        assert set(NARROW_COLUMNS) == set(COLUMNS) - {" ", "last"}
         used = sum(c.get_render_width(table) for c in table.columns.values())
         assert used <= table.scrollable_content_region.width  # nothing off to the side
         assert table.max_scroll_x == 0
@@ -231,3 +239,190 @@ async def test_a_question_takes_its_keys_from_any_focus(
         await finish_run(pilot, app)
         outputs = " ".join(str(o.title) for o in app.query("OutputBlock"))
         assert "exit 0" in outputs  # the command ran
+
+
+# -- round 5: what the new user still found at 80x24 -----------------------------------
+
+
+async def test_a_long_prune_reason_or_origin_leaves_the_title_its_width(
+    git_repo: Path, pool: list[int], tmp_path: Path, embedder
+) -> None:
+    """One row with two prune codes and a long pack name used to shrink every title to one
+    letter with no …: the secondary cells are cut instead, the title keeps MIN_TITLE."""
+    from mtl_tui.memory import links
+    from mtl_tui.memory.store import MemoryStore
+    from tests.conftest import insight
+
+    store = MemoryStore.open(embedder=embedder)
+    [added] = store.add_many(
+        [insight("Pin tool versions in the lock file", origin="pack:platform-team-shared-lessons")]
+    )
+    store.vote(added.id, False)  # voted-down
+    with store.db.write() as conn:  # superseded: a refinement of it
+        links.record(conn, pool[0], added.id, "refines", None)
+    store.close()
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        browser = await open_browser(pilot, 4)
+        await pilot.pause()
+        table = browser.query_one(DataTable)
+        names = [str(column.label) for column in table.columns.values()]
+        assert names == [*NARROW_COLUMNS, "title"]
+        title_column = list(table.columns.values())[-1]
+        assert title_column.get_render_width(table) - 2 * table.cell_padding >= MIN_TITLE
+        used = sum(c.get_render_width(table) for c in table.columns.values())
+        assert used <= table.scrollable_content_region.width and table.max_scroll_x == 0
+        rows = {m.id: [str(cell) for cell in table.get_row_at(i)] for i, m in
+                enumerate(browser.rows)}  # fmt: skip
+        long_row = rows[added.id]
+        prune, origin = long_row[names.index("prune")], long_row[names.index("from")]
+        assert prune.endswith("…") and "voted-down+1".startswith(prune[:-1])
+        assert origin.endswith("…") and "platform-team-shared-lessons".startswith(origin[:-1])
+        for memory in browser.rows:  # every title whole, or cut with … at MIN_TITLE or more
+            title = rows[memory.id][names.index("title")]
+            assert title == memory.title or (
+                title.endswith("…") and memory.title.startswith(title[:-1])
+                and len(title) >= MIN_TITLE
+            )  # fmt: skip
+        table.focus()
+        await pilot.press("space")  # the mark joins the id; the row keeps its cut cells
+        first = [str(cell) for cell in table.get_row_at(0)]
+        assert first[names.index("id")] == f"●{browser.rows[0].id}"
+        assert first[names.index("title")] == rows[browser.rows[0].id][names.index("title")]
+
+
+async def review_at_80(pilot, app: MtlApp) -> ReviewList:  # type: ignore[no-untyped-def]
+    await ready(pilot)
+    await type_task(pilot, TASK)
+    await pilot.press("enter")
+    await until(pilot, lambda: bar(app) is not None)  # the verdict
+    await pilot.press("y")
+    await until(pilot, lambda: app.query("ReviewList ListView:focus"))
+    await pilot.pause()
+    return app.query_one(ReviewList)
+
+
+def review_app(git_repo: Path, tmp_path: Path) -> MtlApp:
+    from tests.test_learning import LESSON, insights_reply
+
+    return make_app(git_repo, [DONE, insights_reply(LESSON)], tmp_path, yolo=True)
+
+
+async def test_the_review_shows_description_and_content_apart(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    from tests.test_learning import LESSON
+
+    app = review_app(git_repo, tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        review = await review_at_80(pilot, app)
+        item = review.query_one(ReviewItem)
+        lines = str(item.body.render()).splitlines()
+        assert lines[1].strip() == f"description: {LESSON['description']}"
+        assert lines[2].strip() == f"content: {LESSON['content']}"
+        await pilot.press("e")  # the edit: each field under its own label, on its own
+        assert isinstance(app.screen, EditMemoryScreen)
+        labels = [str(label.render()) for label in app.screen.query("Label")]
+        assert labels[1:] == ["title", "description", "content"]
+
+
+async def test_every_key_the_review_advertises_is_in_its_footer_and_works(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    app = review_app(git_repo, tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        review = await review_at_80(pilot, app)
+        header = str(review.query_one(Static).render())
+        advertised = ["k", "d", "e", "s", "enter"]
+        for key in advertised:
+            assert f"{key} " in header
+        await pilot.pause()
+        shown = {k.key: k.description for k in footer_keys(app)}
+        assert_footer_fits(app)
+        assert set(advertised) <= set(shown), shown
+        assert shown["enter"] == "Store kept"
+        await pilot.press("d", "k")  # discard, then keep again
+        await pilot.press("enter")  # the footer's key stores the kept one
+        await until(pilot, lambda: app.last_summary is not None)
+        assert review.answered and "→ storing 1 of 1" in notes(app)
+
+
+async def test_the_starter_offer_leaves_the_prompt_its_keys(git_repo: Path, tmp_path: Path) -> None:
+    """The offer comes while the user may be typing a task: it takes no focus, their keys
+    stay in the prompt (an "i" once imported the pack), and shift+tab, then its keys,
+    answer it."""
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        prompt = app.query_one(PromptArea)
+        await pilot.press(*"in")  # typing starts before the offer is there
+        await until(pilot, lambda: any(b.has_class("offer") for b in app.query(AnswerBar)))
+        offer = next(b for b in app.query(AnswerBar) if b.has_class("offer"))
+        await pilot.pause()
+        assert app.focused is prompt and offer.query_one(".unasked").display
+        await pilot.press(*"ni")  # keys for the offer, but typed in the prompt
+        await ready(pilot)
+        assert prompt.text == "inni" and not offer.answered
+        assert app.store is not None and app.store.count() == 0
+        await pilot.press("shift+tab")  # to the offer, which says how to answer it
+        assert app.focused is offer and not offer.query_one(".unasked").display
+        await pilot.press("n")
+        assert offer.answered and app.focused is prompt and app.store.count() == 0
+
+
+async def test_the_hint_never_says_in_the_prompt_when_every_item_is_rejected(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    app = make_app(git_repo, [DONE], tmp_path, floor=0.44)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await ready(pilot)
+        panel = await type_task(pilot, TASK)
+        hits = len(panel.items)
+        assert hits and panel.cut is not None
+
+        def hint() -> str:
+            return str(panel.query_one("#insights-hint").render())
+
+        def folded() -> str:
+            return str(app.query_one("#insights-line").render())
+
+        assert hint().startswith(f"{hits} in the prompt at relevance ≥ {panel.cut:.2f}")
+        assert f"{hits} in the prompt · ctrl+b" in folded()
+        await pilot.press("tab", *["x", "down"] * hits)
+        await until(pilot, lambda: not any(item.accepted for item in panel.items))
+        await pilot.pause()
+        assert hint().startswith("none in the prompt ·") and "in the prompt at" not in hint()
+        assert "0 accepted · " in folded() and "none in the prompt · ctrl+b" in folded()
+        await pilot.press("ctrl+b")  # folded: the same words
+        await pilot.pause()
+        assert "none in the prompt" in folded() and "in the prompt at" not in folded()
+        await pilot.press("ctrl+b", "tab", "a")  # unfolded, one back: in the prompt again
+        await pilot.pause()
+        assert hint().startswith("1 in the prompt") and "1 in the prompt" in folded()
+
+
+async def test_counts_of_one_are_singular(git_repo: Path, pool: list[int], tmp_path: Path) -> None:
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        browser = await open_browser(pilot, 3)
+        assert "3 memories," in str(browser.query_one("#browser-count").render())
+        table = browser.query_one(DataTable)
+        table.focus()
+        await pilot.press("space", "delete")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question == "Delete 1 memory?"
+        await pilot.press("y")
+        await until(pilot, lambda: len(browser.rows) == 2)
+        assert "Deleted 1 memory" in [n.message for n in app._notifications]
+        await pilot.press("enter")
+        assert isinstance(app.screen, MemoryDetail)
+        detail = str(app.screen.query_one(Static).render())
+        assert "used: 0 times" in detail
+        memory = app.screen.memory
+    from dataclasses import replace
+
+    from mtl_tui.ui.screens import memory_text
+
+    once = str(memory_text(replace(memory, uses=1)))
+    assert "used: 1 time, 0 in successful runs" in once

@@ -20,12 +20,20 @@ from mtl_tui.memory.prune import Health, health_of
 from mtl_tui.memory.retrieve import provenance
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.records import KINDS, Memory
+from mtl_tui.text import noun, plural
 from mtl_tui.ui.footer import NARROW, FittingFooter
 
 BROWSER_ROWS = 500  # rows shown at once; search and filters narrow the pool
 # The browser's key columns, before the title (which takes the width they leave); "from"
 # is the origin (run, manual, a pack's name).
 COLUMNS = (" ", "id", "votes", "used", "last", "scope", "prune", "kind", "lang", "from")
+# Below NARROW columns the selection mark joins the id and "last" goes (the details keep
+# it), so that the title keeps MIN_TITLE cells at 80 columns.
+NARROW_COLUMNS = ("id", "votes", "used", "scope", "prune", "kind", "lang", "from")
+MIN_TITLE = 24
+# Long secondary cells (a prune reason, an origin) are cut with … before the title goes
+# under MIN_TITLE, widest first, down to their heading's width.
+SECONDARY = ("prune", "from", "lang")
 SHORT_KINDS = {"insight": "ins", "summary": "sum", "workflow": "wf", "trajectory": "traj"}
 
 
@@ -52,7 +60,7 @@ def memory_text(memory: Memory, health: Health | None = None) -> Text:
         ("origin", memory.origin),
         ("tags", ", ".join(memory.tags) or "-"),
         ("votes", f"{memory.net_votes:+d} ({memory.up} up, {memory.down} down)"),
-        ("used", f"{memory.uses} times, {memory.wins} in successful runs"),
+        ("used", f"{plural(memory.uses, 'time')}, {memory.wins:,} in successful runs"),
         ("support", str(memory.support)),
         ("scope", scope_text(memory)),
         ("created", memory.created_at),
@@ -256,6 +264,7 @@ class MemoryBrowser(Screen[None]):
         self.rows: list[Memory] = []
         self.health: dict[int, Health] = {}
         self._title_width = 40
+        self._widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Label("Memories", classes="dialog-title")
@@ -308,37 +317,57 @@ class MemoryBrowser(Screen[None]):
         self.health = health
         self._fill()
         shown = f"{len(rows):,} of {total:,}" if len(rows) < total else f"{total:,}"
+        shown += f" {noun(total, 'memory')}"
         how = f" best matches for “{query}”" if query else " newest first"
         self.query_one("#browser-count", Static).update(
-            f"{shown} memories,{how} · space selects · e exports the selection · "
+            f"{shown},{how} · space selects · e exports the selection · "
             "s: global/project · enter: health"
         )
 
+    def _columns(self) -> tuple[str, ...]:
+        return NARROW_COLUMNS if self.app.size.width < NARROW else COLUMNS
+
     def _fill(self) -> None:
         """Every column but the title as wide as its content (shortened on a narrow
-        screen); the title takes what is left, cut with an ellipsis."""
+        screen); the title takes what is left, at least MIN_TITLE when cutting the
+        secondary columns can give it that, and is cut with an ellipsis."""
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        narrow = self.app.size.width < NARROW
-        cells = [self._cells(memory, narrow) for memory in self.rows]
-        widths = [
-            max([cell_len(h), *(cell_len(row[i]) for row in cells)]) for i, h in enumerate(COLUMNS)
-        ]
-        room = (table.size.width or self.app.size.width) - 2  # 2: the vertical scroll bar
-        spare = room - sum(widths) - 2 * table.cell_padding * (len(COLUMNS) + 1)
-        title_width = max(spare, 12)
-        self._title_width = title_width
+        columns = self._columns()
+        cells = [self._cells(memory) for memory in self.rows]
+        widths = {
+            name: max([cell_len(name), *(cell_len(row[name]) for row in cells)]) for name in columns
+        }
+        room = table.size.width or self.app.size.width
+        if not table.size.height or len(self.rows) + 1 > table.size.height:
+            room -= table.styles.scrollbar_size_vertical  # the rows will scroll
+        padding = 2 * table.cell_padding * (len(columns) + 1)
+        spare = room - sum(widths.values()) - padding
+        while spare < MIN_TITLE:  # the widest secondary column gives a cell
+            name = max(SECONDARY, key=lambda n: widths[n] - max(cell_len(n), 4))
+            if widths[name] <= max(cell_len(name), 4):
+                break
+            widths[name] -= 1
+            spare += 1
+        self._widths = widths
+        self._title_width = max(spare, 12)
         table.clear(columns=True)
-        for name, width in zip(COLUMNS, widths, strict=True):
-            table.add_column(name, width=width, key=name)
-        table.add_column("title", width=title_width, key="title")
+        for name in columns:
+            table.add_column(name, width=widths[name], key=name)
+        table.add_column("title", width=self._title_width, key="title")
         for memory, row in zip(self.rows, cells, strict=True):
-            table.add_row(*row, _ellipsize(memory.title, title_width), key=str(memory.id))
+            table.add_row(*self._shown(memory, row), key=str(memory.id))
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
 
-    def _cells(self, memory: Memory, narrow: bool = False) -> tuple[str, ...]:
-        """The short key columns (COLUMNS), shortened when `narrow`."""
+    def _shown(self, memory: Memory, row: dict[str, str]) -> list[str]:
+        """One row's cells as the columns' widths allow, the title last."""
+        cells = [_ellipsize(row[name], self._widths[name]) for name in self._columns()]
+        return [*cells, _ellipsize(memory.title, self._title_width)]
+
+    def _cells(self, memory: Memory) -> dict[str, str]:
+        """The key columns by name, in their short forms on a narrow screen."""
+        narrow = self.app.size.width < NARROW
         health = self.health.get(memory.id or -1)
         used = str(memory.uses)
         if health and health.win_rate is not None:
@@ -346,27 +375,28 @@ class MemoryBrowser(Screen[None]):
         codes = list(dict.fromkeys(health.codes)) if health else []
         prune = (codes[0] + (f"+{len(codes) - 1}" if len(codes) > 1 else "")) if codes else "-"
         lang = ", ".join(memory.languages) or "any"
-        return (
-            "●" if memory.id in self.marked else " ",
-            str(memory.id),
-            f"{memory.net_votes:+d}",
-            used,
-            _age(memory.last_accepted_at),
-            "proj" if memory.scope == "project" else "glob",
-            prune,
-            SHORT_KINDS.get(memory.kind, memory.kind) if narrow else memory.kind,
-            _ellipsize(lang.replace(", ", ","), 10) if narrow else _ellipsize(lang, 16),
-            _ellipsize(memory.origin.removeprefix("pack:"), 10 if narrow else 20),
-        )
+        mark = "●" if memory.id in self.marked else " "
+        return {
+            " ": mark,
+            "id": f"{mark}{memory.id}" if narrow else str(memory.id),
+            "votes": f"{memory.net_votes:+d}",
+            "used": used,
+            "last": _age(memory.last_accepted_at),
+            "scope": "proj" if memory.scope == "project" else "glob",
+            "prune": prune,
+            "kind": SHORT_KINDS.get(memory.kind, memory.kind) if narrow else memory.kind,
+            "lang": _ellipsize(lang.replace(", ", ","), 10) if narrow else _ellipsize(lang, 16),
+            "from": _ellipsize(memory.origin.removeprefix("pack:"), 10 if narrow else 20),
+        }
 
     def _redraw(self, memory: Memory) -> None:
+        """One row again (a vote, a mark, a new scope); a cell grown past its column's
+        width is cut, as _fill cuts it."""
         table = self.query_one(DataTable)
         index = next(i for i, m in enumerate(self.rows) if m.id == memory.id)
         self.rows[index] = memory
-        cells = self._cells(memory, self.app.size.width < NARROW)
-        for column, value in enumerate(cells):
+        for column, value in enumerate(self._shown(memory, self._cells(memory))):
             table.update_cell_at((index, column), value)
-        table.update_cell_at((index, len(cells)), _ellipsize(memory.title, self._title_width))
 
     @on(Input.Submitted, "#browser-search")
     def _search(self) -> None:
@@ -422,12 +452,10 @@ class MemoryBrowser(Screen[None]):
             if yes:
                 self.store.delete(targets)
                 self.marked -= set(targets)
-                self.app.notify(
-                    f"Deleted {len(targets)} memor{'y' if len(targets) == 1 else 'ies'}"
-                )
+                self.app.notify(f"Deleted {plural(len(targets), 'memory')}")
                 self.reload()
 
-        self.app.push_screen(ConfirmScreen(f"Delete {len(targets)} memories?"), confirmed)
+        self.app.push_screen(ConfirmScreen(f"Delete {plural(len(targets), 'memory')}?"), confirmed)
 
     def action_export(self) -> None:
         """The marked memories, as asked for by id; with none marked, the pool as
