@@ -15,13 +15,14 @@ from mtl_tui.ui.screens import (
     COLUMNS,
     MIN_TITLE,
     NARROW_COLUMNS,
+    SHORT_LANGS,
     ConfirmScreen,
     EditMemoryScreen,
     MemoryDetail,
 )
 from mtl_tui.ui.widgets import AnswerBar, ApprovalBar, PromptArea, ReviewItem, ReviewList
 from tests.conftest import DONE, TUI_TITLES, bash
-from tests.tuikit import bar, make_app, open_browser, ready, type_task, until
+from tests.tuikit import bar, make_app, open_browser, ready, shown_text, type_task, until
 
 SMALL = (80, 24)
 TUI_LANGS = {lang for _title, langs in TUI_TITLES for lang in langs}
@@ -210,7 +211,9 @@ async def test_the_browser_keeps_its_key_columns_at_80_columns(
         assert table.max_scroll_x == 0
         row = [str(cell) for cell in table.get_row_at(0)]
         memory = browser.rows[0]
-        assert row[names.index("kind")] == "ins" and row[names.index("lang")] in TUI_LANGS
+        [lang] = memory.languages
+        assert lang in TUI_LANGS and row[names.index("kind")] == "ins"
+        assert row[names.index("lang")] == SHORT_LANGS.get(lang, lang)  # python: py
         assert row[names.index("from")] == "manual"
         title = row[names.index("title")]
         assert title.endswith("…") and memory.title.startswith(title[:-1])
@@ -318,9 +321,14 @@ async def test_the_review_shows_description_and_content_apart(
     async with app.run_test(size=SMALL) as pilot:
         review = await review_at_80(pilot, app)
         item = review.query_one(ReviewItem)
-        lines = str(item.body.render()).splitlines()
-        assert lines[1].strip() == f"description: {LESSON['description']}"
-        assert lines[2].strip() == f"content: {LESSON['content']}"
+        lines = shown_text(item.body).splitlines()
+        # each under its label, its wrapped lines under its own text (a hanging indent)
+        indent = len("  description ")
+        assert lines[1] == f"  description {LESSON['description']}"
+        assert lines[2].startswith("  content ") and lines[2][:indent].strip() == "content"
+        first, second = lines[2][indent:], lines[3]
+        assert second[:indent].strip() == "" and second[indent:] not in ("", " ")
+        assert f"{first} {second[indent:]}" == LESSON["content"]
         await pilot.press("e")  # the edit: each field under its own label, on its own
         assert isinstance(app.screen, EditMemoryScreen)
         labels = [str(label.render()) for label in app.screen.query("Label")]

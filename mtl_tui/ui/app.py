@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -257,6 +258,7 @@ class MtlApp(App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._keep_focus_in_view)
+        self.call_after_refresh(self._update_insights_line)
 
     def _keep_focus_in_view(self) -> None:
         """The panel or the conversation folded away with the focus in it (Textual then
@@ -467,6 +469,8 @@ class MtlApp(App[None]):
 
     def _update_insights_line(self) -> None:
         """The panel's count and the folded line's: one count (selection.py), one text."""
+        if not self.screen_stack:  # closing
+            return
         panel = self.main_screen.query_one(InsightsPanel)
         accepted = panel.accepted_hits()
         over: list[LeftOut] = self.session.fit_budget(accepted)[1] if self.session else []
@@ -480,8 +484,10 @@ class MtlApp(App[None]):
         )
         panel.show_count(count)
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
-        said = " · ".join(filter(None, [count.text(), count.reach()]))
-        line = f"Insights: {said} · ctrl+b {shown}"
+        line = "Insights: " + " · ".join(filter(None, [count.text(), count.reach()]))
+        toggle = f" · ctrl+b {shown}"  # the footer has it too: it goes first when narrow
+        if cell_len(line + toggle) <= self.size.width - 2:  # 2: the line's padding
+            line += toggle
         self.main_screen.query_one("#insights-line", Static).update(line)
 
     # -- the insights panel ---------------------------------------------------------------

@@ -35,6 +35,13 @@ MIN_TITLE = 24
 # under MIN_TITLE, widest first, down to their heading's width.
 SECONDARY = ("prune", "from", "lang")
 SHORT_KINDS = {"insight": "ins", "summary": "sum", "workflow": "wf", "trajectory": "traj"}
+# Languages as their usual file extensions, on a narrow screen (others are cut with …).
+SHORT_LANGS = {
+    "python": "py", "javascript": "js", "typescript": "ts", "shell": "sh", "rust": "rs",
+    "csharp": "cs", "fsharp": "fs", "kotlin": "kt", "haskell": "hs", "ruby": "rb",
+    "elixir": "ex", "erlang": "erl", "dockerfile": "docker", "makefile": "make",
+    "objective-c": "objc", "clojure": "clj", "solidity": "sol", "ocaml": "ml",
+}  # fmt: skip
 
 
 def _ellipsize(text: str, width: int) -> str:
@@ -375,6 +382,8 @@ class MemoryBrowser(Screen[None]):
         codes = list(dict.fromkeys(health.codes)) if health else []
         prune = (codes[0] + (f"+{len(codes) - 1}" if len(codes) > 1 else "")) if codes else "-"
         lang = ", ".join(memory.languages) or "any"
+        if narrow:
+            lang = ",".join(SHORT_LANGS.get(name, name) for name in memory.languages) or "any"
         mark = "●" if memory.id in self.marked else " "
         return {
             " ": mark,
@@ -385,7 +394,7 @@ class MemoryBrowser(Screen[None]):
             "scope": "proj" if memory.scope == "project" else "glob",
             "prune": prune,
             "kind": SHORT_KINDS.get(memory.kind, memory.kind) if narrow else memory.kind,
-            "lang": _ellipsize(lang.replace(", ", ","), 10) if narrow else _ellipsize(lang, 16),
+            "lang": _ellipsize(lang, 10 if narrow else 16),
             "from": _ellipsize(memory.origin.removeprefix("pack:"), 10 if narrow else 20),
         }
 

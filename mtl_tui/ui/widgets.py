@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -461,19 +463,25 @@ class AnswerBar(Vertical):
         box: queue.Queue[object],
         keys: dict[str, Callable[[], object | None]],
         unasked: str = "",
+        keys_line: str = "",
     ) -> None:
         """`unasked`: a question the user did not start (an offer) takes no focus from what
-        they are typing; this line, shown while it lacks the focus, says how to reach it."""
+        they are typing; this line, shown while it lacks the focus, says how to reach it.
+        `keys_line`: the keys, on a line of their own that a text field's purpose replaces
+        while it is open (they do not answer then)."""
         super().__init__()
         self.question = question
         self.box = box
         self.keys = keys
         self.unasked = unasked
+        self.keys_line = keys_line
         self.answered = False
         self._text_done: Callable[[str], object] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self.question, classes="question")
+        if self.keys_line:
+            yield Static(self.keys_line, classes="keys")
         if self.unasked:
             yield Static(self.unasked, classes="dim unasked", markup=False)
 
@@ -520,9 +528,14 @@ class AnswerBar(Vertical):
                     "edit": f"✎ edited: {answer.command}"}[answer.action]  # fmt: skip
         return f"→ {answer}"
 
-    def ask_text(self, placeholder: str, value: str, done: Callable[[str], object]) -> None:
-        """Swap the keys for a text field; `done(text)` gives the answer."""
+    def ask_text(
+        self, placeholder: str, value: str, done: Callable[[str], object], purpose: str = ""
+    ) -> None:
+        """Swap the keys for a text field, and their line for `purpose`; `done(text)` gives
+        the answer."""
         self._text_done = done
+        if self.keys_line and purpose:
+            self.query_one(".keys", Static).update(purpose)
         field = Input(value=value, placeholder=placeholder)
         self.mount(field)
         self.mount(Static("enter sends · esc goes back to the keys", classes="dim"))
@@ -533,6 +546,8 @@ class AnswerBar(Vertical):
         self._text_done = None
         for widget in [*self.query(Input), *self.query(".dim")]:
             widget.remove()
+        if self.keys_line:
+            self.query_one(".keys", Static).update(self.keys_line)
         self.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -560,23 +575,25 @@ class ApprovalBar(AnswerBar):
         )
         head = f"[b]$ step {step}[/]  " if step else ""
         super().__init__(
-            f"{warning}{head}[b]{escape(_one_line(command))}[/]\n"
-            "Run it?  [b]y[/] run · [b]n[/] reject · [b]e[/] edit · "
-            "[b]Y[/] run all in this task",
+            f"{warning}{head}[b]{escape(_one_line(command))}[/]",
             box,
             {"y": lambda: Decision("run"), "n": self._reason, "e": self._edit, "Y": self._yolo},
+            keys_line="Run it?  [b]y[/] run · [b]n[/] reject · [b]e[/] edit · "
+            "[b]Y[/] run all in this task",
         )
 
     def _reason(self) -> None:
         self.ask_text("why not? (sent to the agent)", "",
-                      lambda text: Decision("reject", reason=text))  # fmt: skip
+                      lambda text: Decision("reject", reason=text),
+                      "[b]Why not run it?[/] The agent reads your reason.")  # fmt: skip
 
     def _edit(self) -> None:
         def edited(text: str) -> Decision:
             same = text.strip() == self.command.strip()
             return Decision("run") if same else Decision("edit", command=text)
 
-        self.ask_text("edit the command", self.command, edited)
+        self.ask_text("edit the command", self.command, edited,
+                      "[b]Edit the command[/]: enter runs it as edited")  # fmt: skip
 
     def _yolo(self) -> Decision:
         self.on_yolo()
@@ -754,7 +771,6 @@ class ReviewItem(BodyItem):
         self.keep = True
 
     def refresh_view(self) -> None:
-        f = self.memory.fields
         text = Text()
         text.append("✓ keep  " if self.keep else "✗ discard  ",
                     style="bold green" if self.keep else "bold red")  # fmt: skip
@@ -762,11 +778,25 @@ class ReviewItem(BodyItem):
         if self.memory.scope == "project":
             text.append(f"  [project: only in {self.memory.repo or 'this repository'}]",
                         style="bold yellow")  # fmt: skip
-        if self.memory.kind == "insight":  # labelled, one field a line, as the edit shows them
-            for name in ("description", "content"):
-                text.append(f"\n  {name}: ", style="bold")
-                text.append(str(f.get(name, "")), style="dim")
-        self.body.update(text)
+        fields = self.fields()
+        if not fields:
+            self.body.update(text)
+            return
+        # Labelled, one field a row, wrapped under its own text (as the edit shows them).
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(style="dim", ratio=1)
+        for name, value in fields:
+            grid.add_row(f"  {name}", value)
+        self.body.update(Group(text, grid))
+
+    def fields(self) -> list[tuple[str, str]]:
+        """The text fields below the title, by name (an insight's description, content)."""
+        if self.memory.kind != "insight":
+            return []
+        return [
+            (name, str(self.memory.fields.get(name, ""))) for name in ("description", "content")
+        ]
 
 
 class ReviewListView(ListView):
