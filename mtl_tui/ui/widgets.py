@@ -365,8 +365,8 @@ class InsightsPanel(Vertical):
             keys = "tab, then a accept · x reject · +/− vote · ⏎ details"  # keys of the list
             count = self.count
             reach = count.reach() if count is not None else ""
-            if reach and count is not None and count.in_prompt and self.cut is not None:
-                reach += f" at relevance ≥ {self.cut:.2f}"
+            if reach and count is not None and count.in_prompt:
+                reach += f" at relevance ≥ {self.cut:.2f}" if self.cut is not None else ""
             elif reach and count is not None and count.accepted:
                 reach += ": all over the memory budget"
             hint.update(" · ".join(filter(None, [reach, keys + out, toggle])))
