@@ -7,7 +7,7 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 from textual.widgets._footer import FooterKey
 
 from mtl_tui.ui.app import BUSY_PROMPT, MtlApp
@@ -434,3 +434,30 @@ async def test_counts_of_one_are_singular(git_repo: Path, pool: list[int], tmp_p
 
     once = str(memory_text(replace(memory, uses=1)))
     assert "used: 1 time, 0 in successful runs" in once
+
+
+async def test_the_browser_footer_shows_the_table_keys_only_where_they_work(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    """It opens on its search box, where + - space e s type: the footer shows them once
+    the table has the focus, and there they work."""
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        browser = await open_browser(pilot, 3)
+        await pilot.pause()
+        table_keys = {"vote", "mark", "rescope", "export"}
+        actions = {action.split("(")[0] for action in assert_footer_fits(app)}
+        assert not actions & table_keys
+        count = str(browser.query_one("#browser-count").render())
+        assert "in the table: space selects" in count
+        assert "browser" not in actions  # f2: not a second browser over this one
+        await pilot.press("plus")  # typed into the search box, not a vote
+        assert browser.query_one("#browser-search", Input).value == "+"
+        await pilot.press("backspace", "tab", "tab", "tab")  # past the filters to the table
+        assert isinstance(app.focused, DataTable)
+        await pilot.pause()
+        actions = {action.split("(")[0] for action in assert_footer_fits(app)}
+        assert {"vote", "mark"} <= actions
+        await pilot.press("plus")
+        assert browser.rows[0].net_votes == 1

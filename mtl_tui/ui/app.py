@@ -776,7 +776,9 @@ class MtlApp(App[None]):
                 return self._undo_ready and not self.running and self._on_main_screen()
             case "undo_why":  # a dialog keeps ctrl+z for its own text fields
                 return self._on_main_screen()
-            case "browser" | "export":
+            case "browser":  # not a second browser over the first
+                return self.store is not None and not isinstance(self.screen, MemoryBrowser)
+            case "export":
                 return self.store is not None
             case "toggle_auto":
                 return self.session is not None and not self.session.approval.yes

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.cells import cell_len, set_cell_size
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -327,9 +328,18 @@ class MemoryBrowser(Screen[None]):
         shown += f" {noun(total, 'memory')}"
         how = f" best matches for “{query}”" if query else " newest first"
         self.query_one("#browser-count", Static).update(
-            f"{shown},{how} · space selects · e exports the selection · "
-            "s: global/project · enter: health"
+            f"{shown},{escape(how)} · in the table: space selects · e exports · "
+            "s global/project · enter health"
         )
+
+    TABLE_ACTIONS = {"vote", "mark", "rescope", "export", "delete"}
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The table's keys, in the footer only while the table has the focus: in the
+        search box or a filter they type or choose instead."""
+        if action in self.TABLE_ACTIONS:
+            return isinstance(self.focused, DataTable)
+        return True
 
     def _columns(self) -> tuple[str, ...]:
         return NARROW_COLUMNS if self.app.size.width < NARROW else COLUMNS
