@@ -4,6 +4,7 @@ keys during a run, a partial undo names everything and stays undoable."""
 
 from __future__ import annotations
 
+import queue
 from itertools import pairwise
 from pathlib import Path
 
@@ -430,10 +431,16 @@ async def test_counts_of_one_are_singular(git_repo: Path, pool: list[int], tmp_p
         memory = app.screen.memory
     from dataclasses import replace
 
+    from mtl_tui.memory.prune import Health
     from mtl_tui.ui.screens import memory_text
+    from mtl_tui.ui.widgets import ApprovalBar
 
-    once = str(memory_text(replace(memory, uses=1)))
+    health = Health(None, 1.0, 1, "+0/-0", [], [])
+    once = str(memory_text(replace(memory, uses=1), health))
     assert "used: 1 time, 0 in successful runs" in once
+    assert "win rate: 100% of 1 finished run\n" in once
+    two_lines = ApprovalBar("cd src\nmake", queue.Queue(), lambda: None)
+    assert two_lines.question.endswith("cd src  (+1 line)[/]")
 
 
 async def test_the_browser_footer_shows_the_table_keys_only_where_they_work(

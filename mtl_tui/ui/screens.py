@@ -78,7 +78,7 @@ def memory_text(memory: Memory, health: Health | None = None) -> Text:
     ]
     if health is not None:
         rate = (
-            f"{health.win_rate:.0%} of {health.known_runs} finished runs"
+            f"{health.win_rate:.0%} of {plural(health.known_runs, 'finished run')}"
             if (health.win_rate is not None)
             else "no finished run yet"
         )

@@ -602,7 +602,7 @@ class ApprovalBar(AnswerBar):
 
 def _one_line(command: str, width: int = 200) -> str:
     first, *rest = command.strip().splitlines() or [""]
-    more = f"  (+{len(rest)} lines)" if rest else ""
+    more = f"  (+{plural(len(rest), 'line')})" if rest else ""
     return (first[:width] + ("…" if len(first) > width else "")) + more
 
 
