@@ -375,6 +375,10 @@ async def test_the_starter_offer_leaves_the_prompt_its_keys(git_repo: Path, tmp_
         assert app.store is not None and app.store.count() == 0
         await pilot.press("shift+tab")  # to the offer, which says how to answer it
         assert app.focused is offer and not offer.query_one(".unasked").display
+        await pilot.press("tab")  # back to the prompt; a click reaches the offer too
+        assert app.focused is prompt
+        await pilot.click(offer.query_one(".question"))
+        assert app.focused is offer
         await pilot.press("n")
         assert offer.answered and app.focused is prompt and app.store.count() == 0
 
