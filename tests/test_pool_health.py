@@ -520,7 +520,7 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         await pilot.press("enter")
         assert isinstance(app.screen, MemoryDetail)
         shown = str(app.screen.query_one("Static").render())
-        assert "win rate: 100% of 1 finished runs" in shown and "last helpful: 20" in shown
+        assert "win rate: 100% of 1 finished run\n" in shown and "last helpful: 20" in shown
 
 
 def test_rescoping_to_a_project_outside_any_repository_is_refused(
