@@ -425,6 +425,8 @@ async def test_counts_of_one_are_singular(git_repo: Path, pool: list[int], tmp_p
         await pilot.press("space", "delete")
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.question == "Delete 1 memory?"
+        await pilot.pause()
+        assert {"y", "n"} <= {k.key for k in footer_keys(app)}  # its own keys in its footer
         await pilot.press("y")
         await until(pilot, lambda: len(browser.rows) == 2)
         assert "Deleted 1 memory" in [n.message for n in app._notifications]

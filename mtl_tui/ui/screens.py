@@ -141,6 +141,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog small"):
             yield Static(self.question)
             yield Static("[b]y[/] yes · [b]n[/] no", classes="dim")
+        yield FittingFooter()  # its own keys, not the screen's underneath
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -186,6 +187,7 @@ class ExportScreen(ModalScreen[dict[str, object] | None]):
             yield Select([(k, k) for k in KINDS], value="insight", allow_blank=True,
                          prompt="any kind", id="export-kind")  # fmt: skip
             yield Static("enter exports · esc cancels", classes="dim")
+        yield FittingFooter()
 
     @on(Input.Submitted, "#export-path")
     def _submit(self, event: Input.Submitted) -> None:
