@@ -1,5 +1,6 @@
 """How many memories one retrieval offered and how many the user took, counted once here
-for every place that shows it (the TUI's panel and its folded line say the same)."""
+for every place that shows it (the TUI's panel and its folded line say the same): what was
+retrieved and accepted, and what of it actually reaches the prompt."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ class SelectionCount:
     accepted: int  # in the prompt's selection, held-back ones the user took included
     held_back: int  # candidates the cuts held back, and those superseded or in conflict
     over_budget: int = 0  # accepted, but beyond the memory budget
+
+    @property
+    def in_prompt(self) -> int:
+        """The memories the agent gets: accepted, within the budget."""
+        return max(self.accepted - self.over_budget, 0)
+
+    def reach(self) -> str:
+        """What reaches the prompt, said wherever the count is ("none in the prompt" when
+        the user rejected every item or the budget left every accepted one out); empty
+        before a task, or when nothing was relevant enough and nothing was taken."""
+        if not self.query.strip() or not (self.retrieved or self.accepted):
+            return ""
+        return f"{self.in_prompt} in the prompt" if self.in_prompt else "none in the prompt"
 
     def text(self) -> str:
         if not self.query.strip():

@@ -94,7 +94,11 @@ def main() -> int:
             print(f"{args.size}: ready after {started:.2f} s{cpu_text}")
             time.sleep(0.5)  # the starter pack's offer follows the pool's count
             if "Import the starter pack" in screen():
-                tmux("send-keys", "-t", SESSION, "n")  # not now: the prompt gets the focus
+                # It takes no focus from the prompt: shift+tab reaches it (its "To answer"
+                # line goes once it has the focus), n says not now.
+                tmux("send-keys", "-t", SESSION, "BTab")
+                wait_for(lambda s: "To answer" not in s, timeout=10)
+                tmux("send-keys", "-t", SESSION, "n")
                 wait_for(lambda s: "Import the starter pack" not in s)
             latencies = []
             cpu_before = mtl_cpu()

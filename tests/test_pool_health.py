@@ -482,8 +482,8 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
     git_repo: Path, pool: list[int], tmp_path: Path
 ) -> None:
     from mtl_tui.ui.screens import MemoryDetail
-    from mtl_tui.ui.widgets import ReviewList
-    from tests.tuikit import SIZE, bar, make_app, open_browser, ready, until
+    from mtl_tui.ui.widgets import ReviewItem, ReviewList
+    from tests.tuikit import SIZE, bar, make_app, open_browser, ready, shown_text, until
 
     app = make_app(git_repo, [DONE, insights_reply(dict(PROJECT_LESSON, scope="global"))],
                    tmp_path, yolo=True)  # fmt: skip
@@ -495,7 +495,7 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         await until(pilot, lambda: app.query("ReviewList ListView:focus"))
         review = app.query_one(ReviewList)
         await pilot.press("s")  # the model said global; the user knows better
-        assert "project: only in shop" in str(app.query_one("ReviewItem").body.render())
+        assert "project: only in shop" in shown_text(app.query_one(ReviewItem).body, width=200)
         await pilot.press("enter")
         await until(pilot, lambda: app.last_summary is not None)
         assert review.answered
@@ -520,7 +520,7 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         await pilot.press("enter")
         assert isinstance(app.screen, MemoryDetail)
         shown = str(app.screen.query_one("Static").render())
-        assert "win rate: 100% of 1 finished runs" in shown and "last helpful: 20" in shown
+        assert "win rate: 100% of 1 finished run\n" in shown and "last helpful: 20" in shown
 
 
 def test_rescoping_to_a_project_outside_any_repository_is_refused(

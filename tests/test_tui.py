@@ -388,7 +388,7 @@ async def test_browser_export_takes_the_pool_as_pack_export_does(
         assert titles == {kept_title}, titles
         assert loser is not None
         shown = " ".join(notices(app))
-        assert "Exported 1 memories" in shown
+        assert "Exported 1 memory" in shown
         assert "Left out 1 project-scoped" in shown
         assert "1 contradicted by a memory with more evidence" in shown
 

@@ -4,17 +4,26 @@ keys during a run, a partial undo names everything and stays undoable."""
 
 from __future__ import annotations
 
+import queue
 from itertools import pairwise
 from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, Static
 from textual.widgets._footer import FooterKey
 
 from mtl_tui.ui.app import BUSY_PROMPT, MtlApp
-from mtl_tui.ui.screens import COLUMNS, ConfirmScreen
-from mtl_tui.ui.widgets import ApprovalBar, PromptArea
+from mtl_tui.ui.screens import (
+    COLUMNS,
+    MIN_TITLE,
+    NARROW_COLUMNS,
+    SHORT_LANGS,
+    ConfirmScreen,
+    EditMemoryScreen,
+    MemoryDetail,
+)
+from mtl_tui.ui.widgets import AnswerBar, ApprovalBar, PromptArea, ReviewItem, ReviewList
 from tests.conftest import DONE, TUI_TITLES, bash
-from tests.tuikit import bar, make_app, open_browser, ready, type_task, until
+from tests.tuikit import bar, make_app, open_browser, ready, shown_text, type_task, until
 
 SMALL = (80, 24)
 TUI_LANGS = {lang for _title, langs in TUI_TITLES for lang in langs}
@@ -196,13 +205,16 @@ async def test_the_browser_keeps_its_key_columns_at_80_columns(
         await pilot.pause()
         table = browser.query_one(DataTable)
         names = [str(column.label) for column in table.columns.values()]
-        assert names == [*COLUMNS, "title"]
+        assert names == [*NARROW_COLUMNS, "title"]  # the mark joins the id, "last" goes
+        assert set(NARROW_COLUMNS) == set(COLUMNS) - {" ", "last"}
         used = sum(c.get_render_width(table) for c in table.columns.values())
         assert used <= table.scrollable_content_region.width  # nothing off to the side
         assert table.max_scroll_x == 0
         row = [str(cell) for cell in table.get_row_at(0)]
         memory = browser.rows[0]
-        assert row[names.index("kind")] == "ins" and row[names.index("lang")] in TUI_LANGS
+        [lang] = memory.languages
+        assert lang in TUI_LANGS and row[names.index("kind")] == "ins"
+        assert row[names.index("lang")] == SHORT_LANGS.get(lang, lang)  # python: py
         assert row[names.index("from")] == "manual"
         title = row[names.index("title")]
         assert title.endswith("…") and memory.title.startswith(title[:-1])
@@ -231,3 +243,234 @@ async def test_a_question_takes_its_keys_from_any_focus(
         await finish_run(pilot, app)
         outputs = " ".join(str(o.title) for o in app.query("OutputBlock"))
         assert "exit 0" in outputs  # the command ran
+
+
+# -- round 5: what the new user still found at 80x24 -----------------------------------
+
+
+async def test_a_long_prune_reason_or_origin_leaves_the_title_its_width(
+    git_repo: Path, pool: list[int], tmp_path: Path, embedder
+) -> None:
+    """One row with two prune codes and a long pack name used to shrink every title to one
+    letter with no …: the secondary cells are cut instead, the title keeps MIN_TITLE."""
+    from mtl_tui.memory import links
+    from mtl_tui.memory.store import MemoryStore
+    from tests.conftest import insight
+
+    store = MemoryStore.open(embedder=embedder)
+    [added] = store.add_many(
+        [insight("Pin tool versions in the lock file", origin="pack:platform-team-shared-lessons")]
+    )
+    store.vote(added.id, False)  # voted-down
+    with store.db.write() as conn:  # superseded: a refinement of it
+        links.record(conn, pool[0], added.id, "refines", None)
+    store.close()
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        browser = await open_browser(pilot, 4)
+        await pilot.pause()
+        table = browser.query_one(DataTable)
+        names = [str(column.label) for column in table.columns.values()]
+        assert names == [*NARROW_COLUMNS, "title"]
+        title_column = list(table.columns.values())[-1]
+        assert title_column.get_render_width(table) - 2 * table.cell_padding >= MIN_TITLE
+        used = sum(c.get_render_width(table) for c in table.columns.values())
+        assert used <= table.scrollable_content_region.width and table.max_scroll_x == 0
+        rows = {m.id: [str(cell) for cell in table.get_row_at(i)] for i, m in
+                enumerate(browser.rows)}  # fmt: skip
+        long_row = rows[added.id]
+        prune, origin = long_row[names.index("prune")], long_row[names.index("from")]
+        assert prune.endswith("…") and "voted-down+1".startswith(prune[:-1])
+        assert origin.endswith("…") and "platform-team-shared-lessons".startswith(origin[:-1])
+        for memory in browser.rows:  # every title whole, or cut with … at MIN_TITLE or more
+            title = rows[memory.id][names.index("title")]
+            assert title == memory.title or (
+                title.endswith("…") and memory.title.startswith(title[:-1])
+                and len(title) >= MIN_TITLE
+            )  # fmt: skip
+        table.focus()
+        await pilot.press("space")  # the mark joins the id; the row keeps its cut cells
+        first = [str(cell) for cell in table.get_row_at(0)]
+        assert first[names.index("id")] == f"●{browser.rows[0].id}"
+        assert first[names.index("title")] == rows[browser.rows[0].id][names.index("title")]
+
+
+async def review_at_80(pilot, app: MtlApp) -> ReviewList:  # type: ignore[no-untyped-def]
+    await ready(pilot)
+    await type_task(pilot, TASK)
+    await pilot.press("enter")
+    await until(pilot, lambda: bar(app) is not None)  # the verdict
+    await pilot.press("y")
+    await until(pilot, lambda: app.query("ReviewList ListView:focus"))
+    await pilot.pause()
+    return app.query_one(ReviewList)
+
+
+def review_app(git_repo: Path, tmp_path: Path) -> MtlApp:
+    from tests.test_learning import LESSON, insights_reply
+
+    return make_app(git_repo, [DONE, insights_reply(LESSON)], tmp_path, yolo=True)
+
+
+async def test_the_review_shows_description_and_content_apart(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    from tests.test_learning import LESSON
+
+    app = review_app(git_repo, tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        review = await review_at_80(pilot, app)
+        item = review.query_one(ReviewItem)
+        lines = shown_text(item.body).splitlines()
+        # each under its label, its wrapped lines under its own text (a hanging indent)
+        indent = len("  description ")
+        assert lines[1] == f"  description {LESSON['description']}"
+        assert lines[2].startswith("  content ") and lines[2][:indent].strip() == "content"
+        first, second = lines[2][indent:], lines[3]
+        assert second[:indent].strip() == "" and second[indent:] not in ("", " ")
+        assert f"{first} {second[indent:]}" == LESSON["content"]
+        await pilot.press("e")  # the edit: each field under its own label, on its own
+        assert isinstance(app.screen, EditMemoryScreen)
+        labels = [str(label.render()) for label in app.screen.query("Label")]
+        assert labels[1:] == ["title", "description", "content"]
+
+
+async def test_every_key_the_review_advertises_is_in_its_footer_and_works(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    app = review_app(git_repo, tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        review = await review_at_80(pilot, app)
+        header = str(review.query_one(Static).render())
+        advertised = ["k", "d", "e", "s", "enter"]
+        for key in advertised:
+            assert f"{key} " in header
+        await pilot.pause()
+        shown = {k.key: k.description for k in footer_keys(app)}
+        assert_footer_fits(app)
+        assert set(advertised) <= set(shown), shown
+        assert shown["enter"] == "Store kept"
+        await pilot.press("d", "k")  # discard, then keep again
+        await pilot.press("enter")  # the footer's key stores the kept one
+        await until(pilot, lambda: app.last_summary is not None)
+        assert review.answered and "→ storing 1 of 1" in notes(app)
+
+
+async def test_the_starter_offer_leaves_the_prompt_its_keys(git_repo: Path, tmp_path: Path) -> None:
+    """The offer comes while the user may be typing a task: it takes no focus, their keys
+    stay in the prompt (an "i" once imported the pack), and shift+tab, then its keys,
+    answer it."""
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        prompt = app.query_one(PromptArea)
+        await pilot.press(*"in")  # typing starts before the offer is there
+        await until(pilot, lambda: any(b.has_class("offer") for b in app.query(AnswerBar)))
+        offer = next(b for b in app.query(AnswerBar) if b.has_class("offer"))
+        await pilot.pause()
+        assert app.focused is prompt and offer.query_one(".unasked").display
+        await pilot.press(*"ni")  # keys for the offer, but typed in the prompt
+        await ready(pilot)
+        assert prompt.text == "inni" and not offer.answered
+        assert app.store is not None and app.store.count() == 0
+        await pilot.press("shift+tab")  # to the offer, which says how to answer it
+        assert app.focused is offer and not offer.query_one(".unasked").display
+        await pilot.press("tab")  # back to the prompt; a click reaches the offer too
+        assert app.focused is prompt
+        await pilot.click(offer.query_one(".question"))
+        assert app.focused is offer
+        await pilot.press("n")
+        assert offer.answered and app.focused is prompt and app.store.count() == 0
+
+
+async def test_the_hint_never_says_in_the_prompt_when_every_item_is_rejected(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    app = make_app(git_repo, [DONE], tmp_path, floor=0.44)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await ready(pilot)
+        panel = await type_task(pilot, TASK)
+        hits = len(panel.items)
+        assert hits and panel.cut is not None
+
+        def hint() -> str:
+            return str(panel.query_one("#insights-hint").render())
+
+        def folded() -> str:
+            return str(app.query_one("#insights-line").render())
+
+        assert hint().startswith(f"{hits} in the prompt at relevance ≥ {panel.cut:.2f}")
+        assert f"{hits} in the prompt · ctrl+b" in folded()
+        await pilot.press("tab", *["x", "down"] * hits)
+        await until(pilot, lambda: not any(item.accepted for item in panel.items))
+        await pilot.pause()
+        assert hint().startswith("none in the prompt ·") and "in the prompt at" not in hint()
+        assert "0 accepted · " in folded() and "none in the prompt · ctrl+b" in folded()
+        await pilot.press("ctrl+b")  # folded: the same words
+        await pilot.pause()
+        assert "none in the prompt" in folded() and "in the prompt at" not in folded()
+        await pilot.press("ctrl+b", "tab", "a")  # unfolded, one back: in the prompt again
+        await pilot.pause()
+        assert hint().startswith("1 in the prompt") and "1 in the prompt" in folded()
+
+
+async def test_counts_of_one_are_singular(git_repo: Path, pool: list[int], tmp_path: Path) -> None:
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        browser = await open_browser(pilot, 3)
+        assert "3 memories," in str(browser.query_one("#browser-count").render())
+        table = browser.query_one(DataTable)
+        table.focus()
+        await pilot.press("space", "delete")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question == "Delete 1 memory?"
+        await pilot.pause()
+        assert {"y", "n"} <= {k.key for k in footer_keys(app)}  # its own keys in its footer
+        await pilot.press("y")
+        await until(pilot, lambda: len(browser.rows) == 2)
+        assert "Deleted 1 memory" in [n.message for n in app._notifications]
+        await pilot.press("enter")
+        assert isinstance(app.screen, MemoryDetail)
+        detail = str(app.screen.query_one(Static).render())
+        assert "used: 0 times" in detail
+        memory = app.screen.memory
+    from dataclasses import replace
+
+    from mtl_tui.memory.prune import Health
+    from mtl_tui.ui.screens import memory_text
+    from mtl_tui.ui.widgets import ApprovalBar
+
+    health = Health(None, 1.0, 1, "+0/-0", [], [])
+    once = str(memory_text(replace(memory, uses=1), health))
+    assert "used: 1 time, 0 in successful runs" in once
+    assert "win rate: 100% of 1 finished run\n" in once
+    two_lines = ApprovalBar("cd src\nmake", queue.Queue(), lambda: None)
+    assert two_lines.question.endswith("cd src  (+1 line)[/]")
+
+
+async def test_the_browser_footer_shows_the_table_keys_only_where_they_work(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    """It opens on its search box, where + - space e s type: the footer shows them once
+    the table has the focus, and there they work."""
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        browser = await open_browser(pilot, 3)
+        await pilot.pause()
+        table_keys = {"vote", "mark", "rescope", "export"}
+        actions = {action.split("(")[0] for action in assert_footer_fits(app)}
+        assert not actions & table_keys
+        count = str(browser.query_one("#browser-count").render())
+        assert "in the table: space selects" in count
+        assert "browser" not in actions  # f2: not a second browser over this one
+        await pilot.press("plus")  # typed into the search box, not a vote
+        assert browser.query_one("#browser-search", Input).value == "+"
+        await pilot.press("backspace", "tab", "tab", "tab")  # past the filters to the table
+        assert isinstance(app.focused, DataTable)
+        await pilot.pause()
+        actions = {action.split("(")[0] for action in assert_footer_fits(app)}
+        assert {"vote", "mark"} <= actions
+        await pilot.press("plus")
+        assert browser.rows[0].net_votes == 1

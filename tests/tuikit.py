@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from mtl_tui.config import load_settings
 from mtl_tui.ui.app import MtlApp
@@ -73,3 +76,11 @@ async def open_browser(pilot: Pilot, rows: int) -> MemoryBrowser:
     assert isinstance(browser, MemoryBrowser)
     await until(pilot, lambda: len(browser.rows) == rows)
     return browser
+
+
+def shown_text(widget: Static, width: int = 76) -> str:
+    """What a Static shows, as plain lines `width` wide (its content may be any renderable,
+    such as a review item's grid of labelled fields)."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines())

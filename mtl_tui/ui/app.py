@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -44,6 +45,7 @@ from mtl_tui.records import Memory
 from mtl_tui.repo.git import UndoError
 from mtl_tui.selection import SelectionCount
 from mtl_tui.session import RunSummary, Session, accepted_by_default
+from mtl_tui.text import plural
 from mtl_tui.ui.footer import NARROW, FittingFooter
 from mtl_tui.ui.screens import (
     ConfirmScreen,
@@ -86,10 +88,6 @@ def _same_listing(panel: InsightsPanel, hits: list[Hit], text: str, found: Retri
         and [o.hit.memory.id for o in panel.left_out] == [o.hit.memory.id for o in found.left_out]
         and (panel.floor, panel.cut) == (found.floor, found.cut)
     )
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def model_label(name: str | None) -> str:
@@ -260,6 +258,7 @@ class MtlApp(App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._keep_focus_in_view)
+        self.call_after_refresh(self._update_insights_line)
 
     def _keep_focus_in_view(self) -> None:
         """The panel or the conversation folded away with the focus in it (Textual then
@@ -361,6 +360,8 @@ class MtlApp(App[None]):
             "(later: mtl pack import --starter)",
             box,
             keys,
+            # It comes while the user may be typing a task: their keys stay in the prompt.
+            unasked="To answer: shift+tab or a click here, then i or n",
         )
         offer.add_class("offer")
         self.main_screen.query_one("#dock").mount(offer)
@@ -386,7 +387,7 @@ class MtlApp(App[None]):
 
     def _starter_imported(self, added: int) -> None:
         self.main_screen.query_one(Conversation).add_note(
-            f"Imported the starter pack: {added} insights."
+            f"Imported the starter pack: {plural(added, 'insight')}."
         )
         if self.store is not None:
             self._set_status(pool=self.store.count())
@@ -468,6 +469,8 @@ class MtlApp(App[None]):
 
     def _update_insights_line(self) -> None:
         """The panel's count and the folded line's: one count (selection.py), one text."""
+        if not self.screen_stack:  # closing
+            return
         panel = self.main_screen.query_one(InsightsPanel)
         accepted = panel.accepted_hits()
         over: list[LeftOut] = self.session.fit_budget(accepted)[1] if self.session else []
@@ -479,9 +482,12 @@ class MtlApp(App[None]):
             held_back=len(panel.below) + len(panel.left_out),
             over_budget=len(over),
         )
-        panel.show_count(count.text())
+        panel.show_count(count)
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
-        line = f"Insights: {count.text()} · ctrl+b {shown}"
+        line = "Insights: " + " · ".join(filter(None, [count.text(), count.reach()]))
+        toggle = f" · ctrl+b {shown}"  # the footer has it too: it goes first when narrow
+        if cell_len(line + toggle) <= self.size.width - 2:  # 2: the line's padding
+            line += toggle
         self.main_screen.query_one("#insights-line", Static).update(line)
 
     # -- the insights panel ---------------------------------------------------------------
@@ -624,7 +630,9 @@ class MtlApp(App[None]):
             case ev.CommandFinished(output=out, returncode=code, duration=secs, timed_out=late):
                 conversation.add_output(out, code, secs, late)
             case ev.FormatError(blocks=blocks):
-                conversation.add_note(f"reply had {blocks} bash blocks instead of one", "warning")
+                conversation.add_note(
+                    f"reply had {plural(blocks, 'bash block')} instead of one", "warning"
+                )
             case ev.DiffReady(stat=stat):
                 self._diff_ready = bool(stat.strip())
                 self.refresh_bindings()
@@ -768,7 +776,9 @@ class MtlApp(App[None]):
                 return self._undo_ready and not self.running and self._on_main_screen()
             case "undo_why":  # a dialog keeps ctrl+z for its own text fields
                 return self._on_main_screen()
-            case "browser" | "export":
+            case "browser":  # not a second browser over the first
+                return self.store is not None and not isinstance(self.screen, MemoryBrowser)
+            case "export":
                 return self.store is not None
             case "toggle_auto":
                 return self.session is not None and not self.session.approval.yes
@@ -842,7 +852,7 @@ class MtlApp(App[None]):
             self.refresh_bindings()
             message = (
                 f"Undone: {plural(len(result.restored), 'file')} restored, "
-                f"{len(result.removed)} removed."
+                f"{len(result.removed):,} removed."
             )
             if not result.complete:  # never claim more than undo did: every item, named
                 names = "\n".join(f"  {d}" for d in result.not_restored)
@@ -872,7 +882,7 @@ class MtlApp(App[None]):
         chosen = list(ids) if ids else None
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
         default = paths.data_dir() / "exports" / f"mtl-pack-{stamp}.json"  # never the repo
-        hint = f"{len(chosen)} selected memories" if chosen else "the whole pool, by kind"
+        hint = plural(len(chosen), "selected memory") if chosen else "the whole pool, by kind"
 
         def export(answer: dict[str, object] | None) -> None:
             if not answer:
@@ -890,7 +900,8 @@ class MtlApp(App[None]):
                 return
             left_out = selection.notice()
             self.notify(
-                f"Exported {count} memories to {path}" + (f"; {left_out}" if left_out else "")
+                f"Exported {plural(count, 'memory')} to {path}"
+                + (f"; {left_out}" if left_out else "")
             )
 
         self.push_screen(ExportScreen(default, hint), export)

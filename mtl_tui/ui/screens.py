@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.cells import cell_len, set_cell_size
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,13 +21,28 @@ from mtl_tui.memory.prune import Health, health_of
 from mtl_tui.memory.retrieve import provenance
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.records import KINDS, Memory
+from mtl_tui.text import noun, plural
 from mtl_tui.ui.footer import NARROW, FittingFooter
 
 BROWSER_ROWS = 500  # rows shown at once; search and filters narrow the pool
 # The browser's key columns, before the title (which takes the width they leave); "from"
 # is the origin (run, manual, a pack's name).
 COLUMNS = (" ", "id", "votes", "used", "last", "scope", "prune", "kind", "lang", "from")
+# Below NARROW columns the selection mark joins the id and "last" goes (the details keep
+# it), so that the title keeps MIN_TITLE cells at 80 columns.
+NARROW_COLUMNS = ("id", "votes", "used", "scope", "prune", "kind", "lang", "from")
+MIN_TITLE = 24
+# Long secondary cells (a prune reason, an origin) are cut with … before the title goes
+# under MIN_TITLE, widest first, down to their heading's width.
+SECONDARY = ("prune", "from", "lang")
 SHORT_KINDS = {"insight": "ins", "summary": "sum", "workflow": "wf", "trajectory": "traj"}
+# Languages as their usual file extensions, on a narrow screen (others are cut with …).
+SHORT_LANGS = {
+    "python": "py", "javascript": "js", "typescript": "ts", "shell": "sh", "rust": "rs",
+    "csharp": "cs", "fsharp": "fs", "kotlin": "kt", "haskell": "hs", "ruby": "rb",
+    "elixir": "ex", "erlang": "erl", "dockerfile": "docker", "makefile": "make",
+    "objective-c": "objc", "clojure": "clj", "solidity": "sol", "ocaml": "ml",
+}  # fmt: skip
 
 
 def _ellipsize(text: str, width: int) -> str:
@@ -52,7 +68,7 @@ def memory_text(memory: Memory, health: Health | None = None) -> Text:
         ("origin", memory.origin),
         ("tags", ", ".join(memory.tags) or "-"),
         ("votes", f"{memory.net_votes:+d} ({memory.up} up, {memory.down} down)"),
-        ("used", f"{memory.uses} times, {memory.wins} in successful runs"),
+        ("used", f"{plural(memory.uses, 'time')}, {memory.wins:,} in successful runs"),
         ("support", str(memory.support)),
         ("scope", scope_text(memory)),
         ("created", memory.created_at),
@@ -62,7 +78,7 @@ def memory_text(memory: Memory, health: Health | None = None) -> Text:
     ]
     if health is not None:
         rate = (
-            f"{health.win_rate:.0%} of {health.known_runs} finished runs"
+            f"{health.win_rate:.0%} of {plural(health.known_runs, 'finished run')}"
             if (health.win_rate is not None)
             else "no finished run yet"
         )
@@ -125,6 +141,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog small"):
             yield Static(self.question)
             yield Static("[b]y[/] yes · [b]n[/] no", classes="dim")
+        yield FittingFooter()  # its own keys, not the screen's underneath
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -170,6 +187,7 @@ class ExportScreen(ModalScreen[dict[str, object] | None]):
             yield Select([(k, k) for k in KINDS], value="insight", allow_blank=True,
                          prompt="any kind", id="export-kind")  # fmt: skip
             yield Static("enter exports · esc cancels", classes="dim")
+        yield FittingFooter()
 
     @on(Input.Submitted, "#export-path")
     def _submit(self, event: Input.Submitted) -> None:
@@ -256,6 +274,7 @@ class MemoryBrowser(Screen[None]):
         self.rows: list[Memory] = []
         self.health: dict[int, Health] = {}
         self._title_width = 40
+        self._widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Label("Memories", classes="dialog-title")
@@ -308,37 +327,66 @@ class MemoryBrowser(Screen[None]):
         self.health = health
         self._fill()
         shown = f"{len(rows):,} of {total:,}" if len(rows) < total else f"{total:,}"
+        shown += f" {noun(total, 'memory')}"
         how = f" best matches for “{query}”" if query else " newest first"
         self.query_one("#browser-count", Static).update(
-            f"{shown} memories,{how} · space selects · e exports the selection · "
-            "s: global/project · enter: health"
+            f"{shown},{escape(how)} · in the table: space selects · e exports · "
+            "s global/project · enter health"
         )
+
+    TABLE_ACTIONS = {"vote", "mark", "rescope", "export", "delete"}
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The table's keys, in the footer only while the table has the focus: in the
+        search box or a filter they type or choose instead."""
+        if action in self.TABLE_ACTIONS:
+            return isinstance(self.focused, DataTable)
+        return True
+
+    def _columns(self) -> tuple[str, ...]:
+        return NARROW_COLUMNS if self.app.size.width < NARROW else COLUMNS
 
     def _fill(self) -> None:
         """Every column but the title as wide as its content (shortened on a narrow
-        screen); the title takes what is left, cut with an ellipsis."""
+        screen); the title takes what is left, at least MIN_TITLE when cutting the
+        secondary columns can give it that, and is cut with an ellipsis."""
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        narrow = self.app.size.width < NARROW
-        cells = [self._cells(memory, narrow) for memory in self.rows]
-        widths = [
-            max([cell_len(h), *(cell_len(row[i]) for row in cells)]) for i, h in enumerate(COLUMNS)
-        ]
-        room = (table.size.width or self.app.size.width) - 2  # 2: the vertical scroll bar
-        spare = room - sum(widths) - 2 * table.cell_padding * (len(COLUMNS) + 1)
-        title_width = max(spare, 12)
-        self._title_width = title_width
+        columns = self._columns()
+        cells = [self._cells(memory) for memory in self.rows]
+        widths = {
+            name: max([cell_len(name), *(cell_len(row[name]) for row in cells)]) for name in columns
+        }
+        room = table.size.width or self.app.size.width
+        if not table.size.height or len(self.rows) + 1 > table.size.height:
+            room -= table.styles.scrollbar_size_vertical  # the rows will scroll
+        padding = 2 * table.cell_padding * (len(columns) + 1)
+        spare = room - sum(widths.values()) - padding
+        while spare < MIN_TITLE:  # the widest secondary column gives a cell
+            name = max(SECONDARY, key=lambda n: widths[n] - max(cell_len(n), 4))
+            if widths[name] <= max(cell_len(name), 4):
+                break
+            widths[name] -= 1
+            spare += 1
+        self._widths = widths
+        self._title_width = max(spare, 12)
         table.clear(columns=True)
-        for name, width in zip(COLUMNS, widths, strict=True):
-            table.add_column(name, width=width, key=name)
-        table.add_column("title", width=title_width, key="title")
+        for name in columns:
+            table.add_column(name, width=widths[name], key=name)
+        table.add_column("title", width=self._title_width, key="title")
         for memory, row in zip(self.rows, cells, strict=True):
-            table.add_row(*row, _ellipsize(memory.title, title_width), key=str(memory.id))
+            table.add_row(*self._shown(memory, row), key=str(memory.id))
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
 
-    def _cells(self, memory: Memory, narrow: bool = False) -> tuple[str, ...]:
-        """The short key columns (COLUMNS), shortened when `narrow`."""
+    def _shown(self, memory: Memory, row: dict[str, str]) -> list[str]:
+        """One row's cells as the columns' widths allow, the title last."""
+        cells = [_ellipsize(row[name], self._widths[name]) for name in self._columns()]
+        return [*cells, _ellipsize(memory.title, self._title_width)]
+
+    def _cells(self, memory: Memory) -> dict[str, str]:
+        """The key columns by name, in their short forms on a narrow screen."""
+        narrow = self.app.size.width < NARROW
         health = self.health.get(memory.id or -1)
         used = str(memory.uses)
         if health and health.win_rate is not None:
@@ -346,27 +394,30 @@ class MemoryBrowser(Screen[None]):
         codes = list(dict.fromkeys(health.codes)) if health else []
         prune = (codes[0] + (f"+{len(codes) - 1}" if len(codes) > 1 else "")) if codes else "-"
         lang = ", ".join(memory.languages) or "any"
-        return (
-            "●" if memory.id in self.marked else " ",
-            str(memory.id),
-            f"{memory.net_votes:+d}",
-            used,
-            _age(memory.last_accepted_at),
-            "proj" if memory.scope == "project" else "glob",
-            prune,
-            SHORT_KINDS.get(memory.kind, memory.kind) if narrow else memory.kind,
-            _ellipsize(lang.replace(", ", ","), 10) if narrow else _ellipsize(lang, 16),
-            _ellipsize(memory.origin.removeprefix("pack:"), 10 if narrow else 20),
-        )
+        if narrow:
+            lang = ",".join(SHORT_LANGS.get(name, name) for name in memory.languages) or "any"
+        mark = "●" if memory.id in self.marked else " "
+        return {
+            " ": mark,
+            "id": f"{mark}{memory.id}" if narrow else str(memory.id),
+            "votes": f"{memory.net_votes:+d}",
+            "used": used,
+            "last": _age(memory.last_accepted_at),
+            "scope": "proj" if memory.scope == "project" else "glob",
+            "prune": prune,
+            "kind": SHORT_KINDS.get(memory.kind, memory.kind) if narrow else memory.kind,
+            "lang": _ellipsize(lang, 10 if narrow else 16),
+            "from": _ellipsize(memory.origin.removeprefix("pack:"), 10 if narrow else 20),
+        }
 
     def _redraw(self, memory: Memory) -> None:
+        """One row again (a vote, a mark, a new scope); a cell grown past its column's
+        width is cut, as _fill cuts it."""
         table = self.query_one(DataTable)
         index = next(i for i, m in enumerate(self.rows) if m.id == memory.id)
         self.rows[index] = memory
-        cells = self._cells(memory, self.app.size.width < NARROW)
-        for column, value in enumerate(cells):
+        for column, value in enumerate(self._shown(memory, self._cells(memory))):
             table.update_cell_at((index, column), value)
-        table.update_cell_at((index, len(cells)), _ellipsize(memory.title, self._title_width))
 
     @on(Input.Submitted, "#browser-search")
     def _search(self) -> None:
@@ -422,12 +473,10 @@ class MemoryBrowser(Screen[None]):
             if yes:
                 self.store.delete(targets)
                 self.marked -= set(targets)
-                self.app.notify(
-                    f"Deleted {len(targets)} memor{'y' if len(targets) == 1 else 'ies'}"
-                )
+                self.app.notify(f"Deleted {plural(len(targets), 'memory')}")
                 self.reload()
 
-        self.app.push_screen(ConfirmScreen(f"Delete {len(targets)} memories?"), confirmed)
+        self.app.push_screen(ConfirmScreen(f"Delete {plural(len(targets), 'memory')}?"), confirmed)
 
     def action_export(self) -> None:
         """The marked memories, as asked for by id; with none marked, the pool as

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -32,6 +34,8 @@ from mtl_tui.agent.loop import Decision
 from mtl_tui.memory.rank import Hit, relevance_parts, relevance_text
 from mtl_tui.memory.retrieve import LeftOut
 from mtl_tui.records import Memory
+from mtl_tui.selection import SelectionCount
+from mtl_tui.text import plural
 
 if TYPE_CHECKING:
     from textual.widgets import Markdown
@@ -274,15 +278,19 @@ class InsightsPanel(Vertical):
         # Accepted memories the prompt's budget leaves out, with why (`mark_over_budget`);
         # kept here so rows that `show` rebuilds (`b`, a new retrieval) keep their mark.
         self.over_budget: dict[int, str] = {}
+        self.count: SelectionCount | None = None  # what the app counted last (show_count)
 
     def compose(self) -> ComposeResult:
         yield Static("none yet", id="insights-counts")
         yield Static("Type a task to see what the pool remembers.", id="insights-hint")
         yield ListView(id="insights-list")
 
-    def show_count(self, text: str) -> None:
-        """The count the app's folded line shows too (the app counts, selection.py)."""
-        self.query_one("#insights-counts", Static).update(text)
+    def show_count(self, count: SelectionCount) -> None:
+        """The count the app's folded line shows too (the app counts, selection.py); the
+        hint says from it what reaches the prompt."""
+        self.count = count
+        self.query_one("#insights-counts", Static).update(count.text())
+        self._show_hint()
 
     @property
     def items(self) -> list[InsightItem]:
@@ -338,8 +346,9 @@ class InsightsPanel(Vertical):
         return self.over_budget.get(item.hit.memory.id or -1) if item.accepted else None
 
     def _show_hint(self) -> None:
-        """Keys, what the cuts left out and where the prompt's selection stops; it never
-        says memories are in the prompt when the budget leaves every accepted one out."""
+        """Keys, what the cuts left out and what reaches the prompt, in the words of the
+        count (selection.py) the folded line uses: never "in the prompt" when the user
+        rejected every item or the budget left every accepted one out."""
         hits = [i for i in self.items if not i.below_floor]
         hint = self.query_one("#insights-hint", Static)
         out = "".join(f" · {o.reason}: #{o.hit.memory.id}" for o in self.left_out)
@@ -354,11 +363,13 @@ class InsightsPanel(Vertical):
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
             keys = "tab, then a accept · x reject · +/− vote · ⏎ details"  # keys of the list
-            at = f"in the prompt at relevance ≥ {self.cut:.2f}" if self.cut is not None else ""
-            taken = [i for i in self.items if i.accepted]
-            if taken and all(i.over_budget for i in taken):
-                at = "none in the prompt: all over the memory budget"
-            hint.update(" · ".join(filter(None, [at, keys + out, toggle])))
+            count = self.count
+            reach = count.reach() if count is not None else ""
+            if reach and count is not None and count.in_prompt:
+                reach += f" at relevance ≥ {self.cut:.2f}" if self.cut is not None else ""
+            elif reach and count is not None and count.accepted:
+                reach += ": all over the memory budget"
+            hint.update(" · ".join(filter(None, [reach, keys + out, toggle])))
 
     @staticmethod
     def _title(hits: int, below: int) -> str:
@@ -451,19 +462,32 @@ class AnswerBar(Vertical):
         question: str,
         box: queue.Queue[object],
         keys: dict[str, Callable[[], object | None]],
+        unasked: str = "",
+        keys_line: str = "",
     ) -> None:
+        """`unasked`: a question the user did not start (an offer) takes no focus from what
+        they are typing; this line, shown while it lacks the focus, says how to reach it.
+        `keys_line`: the keys, on a line of their own that a text field's purpose replaces
+        while it is open (they do not answer then)."""
         super().__init__()
         self.question = question
         self.box = box
         self.keys = keys
+        self.unasked = unasked
+        self.keys_line = keys_line
         self.answered = False
         self._text_done: Callable[[str], object] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self.question, classes="question")
+        if self.keys_line:
+            yield Static(self.keys_line, classes="keys")
+        if self.unasked:
+            yield Static(self.unasked, classes="dim unasked", markup=False)
 
     def on_mount(self) -> None:
-        self.focus()
+        if not self.unasked:
+            self.focus()
 
     def on_key(self, event: events.Key) -> None:
         key = event.character if event.character and event.character.isprintable() else event.key
@@ -504,9 +528,14 @@ class AnswerBar(Vertical):
                     "edit": f"✎ edited: {answer.command}"}[answer.action]  # fmt: skip
         return f"→ {answer}"
 
-    def ask_text(self, placeholder: str, value: str, done: Callable[[str], object]) -> None:
-        """Swap the keys for a text field; `done(text)` gives the answer."""
+    def ask_text(
+        self, placeholder: str, value: str, done: Callable[[str], object], purpose: str = ""
+    ) -> None:
+        """Swap the keys for a text field, and their line for `purpose`; `done(text)` gives
+        the answer."""
         self._text_done = done
+        if self.keys_line and purpose:
+            self.query_one(".keys", Static).update(purpose)
         field = Input(value=value, placeholder=placeholder)
         self.mount(field)
         self.mount(Static("enter sends · esc goes back to the keys", classes="dim"))
@@ -517,6 +546,8 @@ class AnswerBar(Vertical):
         self._text_done = None
         for widget in [*self.query(Input), *self.query(".dim")]:
             widget.remove()
+        if self.keys_line:
+            self.query_one(".keys", Static).update(self.keys_line)
         self.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -544,23 +575,25 @@ class ApprovalBar(AnswerBar):
         )
         head = f"[b]$ step {step}[/]  " if step else ""
         super().__init__(
-            f"{warning}{head}[b]{escape(_one_line(command))}[/]\n"
-            "Run it?  [b]y[/] run · [b]n[/] reject · [b]e[/] edit · "
-            "[b]Y[/] run all in this task",
+            f"{warning}{head}[b]{escape(_one_line(command))}[/]",
             box,
             {"y": lambda: Decision("run"), "n": self._reason, "e": self._edit, "Y": self._yolo},
+            keys_line="Run it?  [b]y[/] run · [b]n[/] reject · [b]e[/] edit · "
+            "[b]Y[/] run all in this task",
         )
 
     def _reason(self) -> None:
         self.ask_text("why not? (sent to the agent)", "",
-                      lambda text: Decision("reject", reason=text))  # fmt: skip
+                      lambda text: Decision("reject", reason=text),
+                      "[b]Why not run it?[/] The agent reads your reason.")  # fmt: skip
 
     def _edit(self) -> None:
         def edited(text: str) -> Decision:
             same = text.strip() == self.command.strip()
             return Decision("run") if same else Decision("edit", command=text)
 
-        self.ask_text("edit the command", self.command, edited)
+        self.ask_text("edit the command", self.command, edited,
+                      "[b]Edit the command[/]: enter runs it as edited")  # fmt: skip
 
     def _yolo(self) -> Decision:
         self.on_yolo()
@@ -569,7 +602,7 @@ class ApprovalBar(AnswerBar):
 
 def _one_line(command: str, width: int = 200) -> str:
     first, *rest = command.strip().splitlines() or [""]
-    more = f"  (+{len(rest)} lines)" if rest else ""
+    more = f"  (+{plural(len(rest), 'line')})" if rest else ""
     return (first[:width] + ("…" if len(first) > width else "")) + more
 
 
@@ -624,7 +657,7 @@ class LiveOutput(Static):
         text = Text()
         text.append(f"{spin} running · {elapsed:.1f} s", style="bold")
         if len(lines) > LIVE_LINES:
-            text.append(f" · {len(lines)} lines so far", style="dim")
+            text.append(f" · {plural(len(lines), 'line')} so far", style="dim")
         for line in lines[-LIVE_LINES:]:
             text.append("\n" + line[-500:], style="dim")
         self.update(text)
@@ -635,7 +668,7 @@ class OutputBlock(Collapsible):
         lines = output.rstrip("\n").splitlines()
         status = "timed out" if timed_out else f"exit {returncode}"
         took = f" · {duration:.0f} s" if duration >= 2 else ""  # the slow ones
-        count = f"{len(lines)} line{'s' if len(lines) != 1 else ''}" if lines else "no output"
+        count = plural(len(lines), "line") if lines else "no output"
         super().__init__(
             Static(Text("\n".join(lines) or "(no output)"), classes="output-text"),
             title=f"{status} · {count}{took}",
@@ -738,7 +771,6 @@ class ReviewItem(BodyItem):
         self.keep = True
 
     def refresh_view(self) -> None:
-        f = self.memory.fields
         text = Text()
         text.append("✓ keep  " if self.keep else "✗ discard  ",
                     style="bold green" if self.keep else "bold red")  # fmt: skip
@@ -746,9 +778,32 @@ class ReviewItem(BodyItem):
         if self.memory.scope == "project":
             text.append(f"  [project: only in {self.memory.repo or 'this repository'}]",
                         style="bold yellow")  # fmt: skip
-        if self.memory.kind == "insight":
-            text.append(f"\n{f['description']} {f['content']}", style="dim")
-        self.body.update(text)
+        fields = self.fields()
+        if not fields:
+            self.body.update(text)
+            return
+        # Labelled, one field a row, wrapped under its own text (as the edit shows them).
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(style="dim", ratio=1)
+        for name, value in fields:
+            grid.add_row(f"  {name}", value)
+        self.body.update(Group(text, grid))
+
+    def fields(self) -> list[tuple[str, str]]:
+        """The text fields below the title, by name (an insight's description, content)."""
+        if self.memory.kind != "insight":
+            return []
+        return [
+            (name, str(self.memory.fields.get(name, ""))) for name in ("description", "content")
+        ]
+
+
+class ReviewListView(ListView):
+    """The review's list: enter stores the kept ones, and the footer says so (a plain
+    ListView binds enter as a hidden "Select", which shadowed the review's own key)."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Store kept")]
 
 
 class ReviewList(Vertical):
@@ -761,8 +816,7 @@ class ReviewList(Vertical):
         Binding("d", "keep(False)", "Discard"),
         Binding("e", "edit", "Edit"),
         Binding("s", "scope", "Global/project"),
-        Binding("enter", "done", "Store kept"),
-    ]
+    ]  # enter (store the kept ones) is the list's: ReviewListView
 
     def __init__(
         self,
@@ -779,7 +833,7 @@ class ReviewList(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Learned from this run — [b]k[/] keep · [b]d[/] discard · [b]e[/] edit · "
                      "[b]s[/] global/project · [b]enter[/] store the kept ones")  # fmt: skip
-        yield ListView(*[ReviewItem(m) for m in self.memories])
+        yield ReviewListView(*[ReviewItem(m) for m in self.memories])
 
     def on_mount(self) -> None:
         self.query_one(ListView).focus()
