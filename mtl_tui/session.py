@@ -173,7 +173,13 @@ class Session:
             query, cost = plan_query(self.model(), task, self.repo_name, self.languages)
             self._extra_cost += cost
         found = retrieve(
-            self.store, query, k=k, kind=kind, floor=self.settings.memory.floor, view=self.view
+            self.store,
+            query,
+            k=k,
+            kind=kind,
+            floor=self.settings.memory.floor,
+            view=self.view,
+            budget_chars=self.settings.memory.budget_chars,
         )
         # what a run of this task leaves out, and why (the TUI retrieves as the user types:
         # only the latest few are kept)

@@ -382,6 +382,52 @@ async def test_the_panel_shows_conflicts_and_the_budget(
         assert f"conflict: contradicted by #{against}" in str(lost.body.render())
 
 
+LONG_AGAINST_PIN = lesson(
+    AGAINST_PIN["title"],
+    AGAINST_PIN["description"],
+    AGAINST_PIN["content"] + " Then rerun the whole build and the full test suite, update the"
+    " changelog and the lock file, and note each call site that changed and why it changed.",
+)
+
+
+def test_a_conflict_winner_over_the_budget_leaves_its_rival_in(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    """The winner of a conflict that cannot fit the memory budget reaches no prompt, so the
+    memory it beat competes as if it were not there: one of the two reaches the agent, and
+    the run, search and MCP say the same."""
+    from mtl_tui.config import save_setting
+    from mtl_tui.memory.retrieve import item_line
+
+    pin = store.add(insight(PIN)).id
+    against = store.add_linked(insight(LONG_AGAINST_PIN), "contradicts", pin, "test-run").id
+    budget = len(item_line(0, store.get(pin))) + 1  # room for the shorter rival only
+    assert len(item_line(0, store.get(against))) + 1 > budget
+    found = retrieve(store, BUILD_TASK, k=3, floor=-1.0, budget_chars=budget)
+    assert [h.memory.id for h in found.hits] == [pin] and found.hits[0].conflicts_with == []
+    [(benched, reason, detail)] = [(i.hit.memory.id, i.reason, i.detail) for i in found.left_out]
+    assert (benched, reason) == (against, "over budget")
+    assert f"#{pin}, which it contradicts, competed in its place" in detail
+    # without a budget the winner keeps its rival out, as before
+    assert [h.memory.id for h in retrieve(store, BUILD_TASK, k=3, floor=-1.0).hits] == [against]
+
+    cfg = Settings()
+    cfg.memory.floor = -1.0
+    cfg.memory.budget_chars = budget
+    session = Session(cfg, git_repo, model=scripted(DONE), store=store)
+    hits = session.retrieve(BUILD_TASK)
+    summary = session.run(BUILD_TASK, hits, hits, learn=False, verify="true")
+    system = session.model().calls[0][0]["content"]  # type: ignore[attr-defined]
+    assert PIN["title"] in system and summary.accepted == [pin]
+    assert [(i["id"], i["reason"]) for i in summary.left_out] == [(against, "over budget")]
+    store.close()
+    save_setting("memory.floor", -1.0)
+    save_setting("memory.budget_chars", budget)
+    result = run_mtl("memory", "search", BUILD_TASK, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [hit["id"] for hit in json.loads(result.stdout)] == [pin]
+
+
 def test_refining_imported_advice_keeps_it_imported(store: MemoryStore) -> None:
     from mtl_tui.memory.distill import RunRecord
     from mtl_tui.memory.edit import apply_learning, plan_edits

@@ -149,7 +149,8 @@ def search(
             "retrieves nothing; `mtl memory list` shows the pool"
         )
     with open_store(cfg, embed=True) as store:
-        found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang, view=view)
+        found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang, view=view,
+                         budget_chars=cfg.memory.budget_chars)  # fmt: skip
     hits = found.hits
     if as_json:
         print_json([hit.to_dict() for hit in hits])

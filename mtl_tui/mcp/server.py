@@ -163,7 +163,14 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
         hits = await pool.call(
             lambda store: (
                 retrieve_for_task(
-                    store, task, languages, top_k, kind, floor=settings.memory.floor, view=view
+                    store,
+                    task,
+                    languages,
+                    top_k,
+                    kind,
+                    floor=settings.memory.floor,
+                    view=view,
+                    budget_chars=settings.memory.budget_chars,
                 ).hits
             ),
             needs_model=True,
@@ -260,6 +267,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
                     "insight",
                     floor=settings.memory.floor,
                     view=view,
+                    budget_chars=settings.memory.budget_chars,
                 ).hits
             ),
             needs_model=True,
