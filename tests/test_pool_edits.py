@@ -352,6 +352,7 @@ async def test_the_panel_shows_conflicts_and_the_budget(
 ) -> None:
     from mtl_tui.config import load_settings
     from mtl_tui.ui.app import MtlApp
+    from mtl_tui.ui.widgets import FloorMark
     from tests.tuikit import SIZE, ready, type_task, until
 
     pin = store.add(insight(PIN)).id
@@ -380,6 +381,10 @@ async def test_the_panel_shows_conflicts_and_the_budget(
         [lost] = [i for i in panel.items if i.left_out]
         assert lost.hit.memory.id == pin and not lost.accepted
         assert f"conflict: contradicted by #{against}" in str(lost.body.render())
+        # listed under its real reason, not under a "held back" (relevance) mark
+        rows = list(panel.query_one("#insights-list").children)
+        [mark] = [r for r in rows[: rows.index(lost)] if isinstance(r, FloorMark)]
+        assert mark.text == "── left out: conflict ──"
 
 
 LONG_AGAINST_PIN = lesson(

@@ -79,6 +79,24 @@ HELD_BACK = "far below the best"
 NOT_RELEVANT_ENOUGH = (BELOW_FLOOR, HELD_BACK)
 
 
+def held_back_sections(
+    left_out: Sequence[LeftOut], below: Sequence[Hit], cut: float | None
+) -> list[tuple[str, list[tuple[Hit, str | None]]]]:
+    """What a face lists after the hits on request, in groups under a heading that gives
+    the real reason: memories left out although relevant enough (superseded, conflict,
+    over budget), each with its reason and detail, then the candidates under the cut
+    `cut`. ((heading, [(hit, why or None)]) per group, empty groups omitted.)"""
+    sections: list[tuple[str, list[tuple[Hit, str | None]]]] = []
+    if left_out:
+        reasons = ", ".join(dict.fromkeys(item.reason for item in left_out))
+        rows = [(item.hit, f"{item.reason}: {item.detail}") for item in left_out]
+        sections.append((f"left out: {reasons}", rows))
+    if below:
+        at = f": relevance < {cut:.2f}" if cut is not None else ""
+        sections.append((f"held back{at}", [(hit, None) for hit in below]))
+    return sections
+
+
 def retrieve(
     store: MemoryStore,
     query: str,
