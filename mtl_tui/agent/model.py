@@ -4,6 +4,7 @@ tests and demos. litellm is imported lazily (about 3.5 s) and only here."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
@@ -186,6 +187,31 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, transient)
 
 
+#: A refused connection or an unknown host is not going to change in a few seconds:
+#: at most this many quick retries, after QUICK_RETRY seconds (429, 5xx and timeouts
+#: keep the configured retries with backoff).
+REFUSED_RETRIES = 1
+QUICK_RETRY = 0.5
+_REFUSED_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH}
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether nothing listens at the endpoint or its host does not resolve (from the
+    innermost network error under litellm's wrapping)."""
+    import socket
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror | ConnectionRefusedError):
+            return True
+        if isinstance(current, OSError) and current.errno in _REFUSED_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _connection_failure(exc: BaseException) -> str | None:
     """Why the endpoint could not be reached (refused, unknown host…), from the innermost
     network error under litellm's wrapping; None when the endpoint did answer."""
@@ -318,10 +344,11 @@ class LitellmModel:
                 why = _explain(exc, self.name, self.api_base)
                 if not _is_transient(exc):
                     raise ModelError(why) from exc
-                if attempt == self.retries:
+                refused = _refused(exc)
+                if attempt >= (min(self.retries, REFUSED_RETRIES) if refused else self.retries):
                     tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
                     raise ModelError(f"{why} (gave up after {tries})") from exc
-                delay = self.backoff * 2**attempt
+                delay = QUICK_RETRY if refused else self.backoff * 2**attempt
                 if on_retry:
                     on_retry(attempt + 1, delay, why)
                 time.sleep(delay)
