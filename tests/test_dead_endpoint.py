@@ -51,8 +51,12 @@ def test_mtl_run_names_the_endpoint_and_the_model(git_repo: Path, dead_base: str
     assert SECRET not in result.stderr + result.stdout
 
 
-def test_doctor_tries_the_endpoint(git_repo: Path, dead_base: str) -> None:
-    result = mtl(git_repo, "doctor", env={"MTL_MODEL": MODEL, "MTL_API_BASE": dead_base})
+@pytest.mark.parametrize("how", ["environment", "flags"])
+def test_doctor_tries_the_endpoint(git_repo: Path, dead_base: str, how: str) -> None:
+    if how == "flags":  # as for `mtl run`: --model and --api-base
+        result = mtl(git_repo, "doctor", "--model", MODEL, "--api-base", dead_base)
+    else:
+        result = mtl(git_repo, "doctor", env={"MTL_MODEL": MODEL, "MTL_API_BASE": dead_base})
     [line] = [x for x in result.stdout.splitlines() if "model:" in x and "embedding" not in x]
     assert "cannot reach" in line and f"127.0.0.1:{port_of(dead_base)}" in line
     assert f"model '{MODEL}'" in line and "connection refused" in line

@@ -39,10 +39,10 @@ class Check:
     essential: bool = True
 
 
-def _check_config() -> tuple[Check, Settings | None]:
+def _check_config(overrides: dict[str, str | None]) -> tuple[Check, Settings | None]:
     path = paths.config_file()
     try:
-        cfg = load_settings()
+        cfg = load_settings(overrides)
     except MtlError as exc:
         return Check("config", False, str(exc)), None
     where = str(path) if path.exists() else f"{path} (absent, defaults used)"
@@ -181,8 +181,9 @@ def _check_bench_languages() -> list[Check]:
     return checks
 
 
-def run_doctor(as_json: bool) -> int:
-    config_check, cfg = _check_config()
+def run_doctor(as_json: bool, overrides: dict[str, str | None] | None = None) -> int:
+    """`overrides`: --model and --api-base, as for `mtl run` (None: not given)."""
+    config_check, cfg = _check_config(overrides or {})
     if cfg is not None and cfg.model and not cfg.model.startswith(SCRIPTED_PREFIX):
         start_loading_litellm()  # ~3.5 s of imports, overlapped with the other checks
     checks = [config_check, _check_sqlite_vec()]

@@ -199,12 +199,22 @@ def tui(
 
 @app.command()
 def doctor(
+    model: Annotated[
+        str | None, typer.Option(help="Check this model instead of the configured one.")
+    ] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option(help="Try this base URL of the model's API (as `mtl run --api-base`)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check sqlite-vec loading, the embedding model, the pool, and model credentials."""
+    """Check sqlite-vec loading, the embedding model, the pool, and model credentials.
+
+    --model and --api-base mean what they mean for `mtl run`: doctor checks the model a
+    run with them would use (an --api-base endpoint is tried without credentials)."""
     from mtl_tui.cli.doctor import run_doctor
 
-    raise typer.Exit(run_doctor(as_json))
+    raise typer.Exit(run_doctor(as_json, {"model": model, "api_base": api_base}))
 
 
 class Accept(StrEnum):
