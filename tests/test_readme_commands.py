@@ -49,10 +49,8 @@ def resolve(tokens: list[str]) -> tuple[Any, list[str], str]:
     while hasattr(command, "list_commands") and tokens:
         ctx = click.Context(command, info_name=path)
         names = command.list_commands(ctx)
-        if (
-            tokens[0] in ("…", "...")
-            or tokens[0].startswith("-")
-            and tokens[0] in options_of(command)
+        if tokens[0] in ("…", "...") or (
+            tokens[0].startswith("-") and tokens[0] in options_of(command)
         ):
             break
         if tokens[0] not in names:
