@@ -5,6 +5,7 @@ import json
 import pytest
 
 from mtl_tui import __version__
+from mtl_tui.memory.retrieve import ORDER_RULE
 from mtl_tui.memory.store import MemoryStore
 from tests.conftest import insight, run_mtl
 
@@ -49,6 +50,10 @@ def test_add_list_search_show_rate_rm_round_trip() -> None:
     # the table shows the number the floor cuts on (relevance), as the panel and MCP do
     table = run_mtl("memory", "search", query).stdout
     assert "(relevance ≥ 0." in table and f"{found[0]['relevance']:.2f}" in table
+    # the rows' order is said, and the number it follows is shown (votes and outcomes
+    # nudge it away from relevance)
+    assert ORDER_RULE in " ".join(table.split()) and "score" in table
+    assert f"{found[0]['score']:.2f}" in table
     assert found[0]["relevance"] >= found[0]["similarity"]
 
     assert run_mtl("memory", "rate", mid, "up").returncode == 0

@@ -20,7 +20,7 @@ from mcp.client.stdio import stdio_client
 
 from mtl_tui import paths
 from mtl_tui.config import load_settings, save_setting
-from mtl_tui.memory.retrieve import retrieve
+from mtl_tui.memory.retrieve import ORDER_RULE, retrieve
 from mtl_tui.memory.scope import repo_view
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.repo.identity import identify
@@ -272,9 +272,16 @@ async def test_mcp_shows_a_project_memory_only_in_its_own_repository(
     async with mcp_in(beta) as session:
         found = await call(session, "search", task=task, top_k=5)
         assert [r["id"] for r in found["results"]] == [shared]
+        assert found["view"] == "view: global memories and beta's own"
+        assert found["order"] == ORDER_RULE
     async with mcp_in(alpha) as session:
         found = await call(session, "search", task=task, top_k=5)
         assert sorted(r["id"] for r in found["results"]) == sorted([shared, mine])
+    git(alpha, "config", "mtl.memory", "project")  # the view says the global one is out
+    async with mcp_in(alpha) as session:
+        found = await call(session, "search", task=task, top_k=5)
+        assert [r["id"] for r in found["results"]] == [mine]
+        assert "global memories are excluded" in found["view"]
 
     git(beta, "config", "mtl.memory", "off")
     before = pool_bytes()

@@ -24,8 +24,8 @@ from mtl_tui.cli.common import (
 from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
-from mtl_tui.memory.retrieve import retrieve
-from mtl_tui.memory.scope import view_for
+from mtl_tui.memory.retrieve import ORDER_RULE, retrieve
+from mtl_tui.memory.scope import view_for, view_text
 from mtl_tui.records import Memory
 
 app = typer.Typer(
@@ -68,11 +68,16 @@ def _table(rows: list[Memory] | list[Hit], title: str) -> Table:
     has_score = bool(rows) and isinstance(rows[0], Hit)
     if has_score:
         table.add_column("relevance", justify="right", no_wrap=True)
+        table.add_column("score", justify="right", no_wrap=True)  # the order (ORDER_RULE)
     else:
         table.add_column("origin", no_wrap=True)
     for row in rows:
         memory = row.memory if isinstance(row, Hit) else row
-        last = f"{row.relevance or 0.0:.2f}" if isinstance(row, Hit) else escape(memory.origin)
+        last = (
+            [f"{row.relevance or 0.0:.2f}", f"{row.score:.2f}"]
+            if isinstance(row, Hit)
+            else [escape(memory.origin)]
+        )
         imported = isinstance(row, Hit) and not row.trusted
         conflict = row.conflict if isinstance(row, Hit) else None
         table.add_row(
@@ -84,7 +89,7 @@ def _table(rows: list[Memory] | list[Hit], title: str) -> Table:
             ", ".join(memory.languages) or "any",
             memory.outcome,
             _votes(memory),
-            last,
+            *last,
         )
     return table
 
@@ -142,7 +147,7 @@ def search(
     cfg = settings()
     floor = cfg.memory.floor if floor is None else floor
     top_k = cfg.memory.top_k if top_k is None else top_k
-    view, policy, _ = view_for(Path.cwd(), cfg)
+    view, policy, identity = view_for(Path.cwd(), cfg)
     if policy == "off":
         raise MtlError(
             "memory is off for this repository (git config mtl.memory off): a run here "
@@ -152,6 +157,7 @@ def search(
         found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang, view=view,
                          budget_chars=cfg.memory.budget_chars)  # fmt: skip
     hits = found.hits
+    err.print(escape(view_text(policy, identity)), highlight=False)
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
@@ -163,7 +169,9 @@ def search(
         out.print("Nothing relevant found." + (below if found.below else ""))
         return
     at = f" (relevance ≥ {found.cut:.2f})" if found.cut is not None else ""
-    out.print(_table(hits, f"Best {len(hits)} for “{escape(query)}”{at}"))
+    table = _table(hits, f"Best {len(hits)} for “{escape(query)}”{at}")
+    table.caption, table.caption_justify = ORDER_RULE, "left"
+    out.print(table)
     for item in found.left_out:
         err.print(f"Left out: #{item.hit.memory.id} {escape(item.hit.memory.title)} "
                   f"({item.reason}: {escape(item.detail)})")  # fmt: skip

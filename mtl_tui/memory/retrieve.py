@@ -73,6 +73,12 @@ class Retrieval:
     cut: float | None = None  # the least relevance that reached the prompt (rank.py)
 
 
+#: How every face orders retrieved memories (rank.py), said where they are listed.
+ORDER_RULE = (
+    "best first by score: relevance, nudged by votes and past outcomes "
+    "(the floor cuts on relevance alone)"
+)
+
 BELOW_FLOOR = "below floor"
 HELD_BACK = "far below the best"
 #: Reasons for candidates that were never relevant enough (shown on request, not announced).
