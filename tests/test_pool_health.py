@@ -386,6 +386,7 @@ def test_a_project_lesson_learned_in_one_repository_never_reaches_another(
     ran = mtl_in(alpha, "run", task, "--model", MODEL, "--api-base", fake_openai.base_url,
                  "--yes", "--json", "--verify", "true", env={"OPENAI_API_KEY": ""})  # fmt: skip
     assert ran.returncode == 0, ran.stderr
+    assert "view: global memories and alpha's own" in ran.stderr
     learned = json.loads(ran.stdout)["learned"]
     assert len(learned) == 1
     assert "scope" in fake_openai.requests[-1]["body"]["messages"][0]["content"]

@@ -172,6 +172,8 @@ def _run_task(task: str, cfg: Settings, options: RunOptions, holder: list[Sessio
                 f"{packs.starter_size()} general lessons (validation, workflows, guardrails) "
                 "that help from the first task."
             )
+        if options.memory and store is not None:
+            err.print(f"[dim]{escape(session.view_text)}[/]", highlight=False)
         hits = session.retrieve(task) if options.memory else []
         accepted = accepted_by_default(hits, options.trust_imported) if options.accept_all else []
         _print_memories(hits, session.fit_budget(accepted)[0])
