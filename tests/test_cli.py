@@ -65,7 +65,11 @@ def test_add_list_search_show_rate_rm_round_trip() -> None:
     assert stats["total"] == 1 and stats["by_language"] == {"python": 1}
     assert stats["embedding_model"] == "all-MiniLM-L6-v2" and stats["embedding_dim"] == 384
 
-    assert run_mtl("memory", "rm", mid).returncode == 0
+    text = " ".join(run_mtl("memory", "stats").stdout.split())
+    assert "1 memory" in text and "used 0 times, 0 wins" in text  # counted nouns agree
+
+    removed = run_mtl("memory", "rm", mid)
+    assert removed.returncode == 0 and f"Deleted #{mid}" in removed.stdout
     assert json.loads(run_mtl("memory", "list", "--json").stdout) == []
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
+from mtl_tui.text import plural
 
 SCRIPTED_PREFIX = "scripted/"
 
@@ -346,7 +347,7 @@ class LitellmModel:
                     raise ModelError(why) from exc
                 refused = _refused(exc)
                 if attempt >= (min(self.retries, REFUSED_RETRIES) if refused else self.retries):
-                    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                    tries = plural(attempt + 1, "attempt")
                     raise ModelError(f"{why} (gave up after {tries})") from exc
                 delay = QUICK_RETRY if refused else self.backoff * 2**attempt
                 if on_retry:

@@ -29,6 +29,7 @@ from mtl_tui.memory.embed import (
 from mtl_tui.memory.scope import view_for
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.scrub import safe_message
+from mtl_tui.text import plural
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _check_pool(cfg: Settings) -> Check:
     try:
         info = store.stats()
         recorded = info["embedding_model"]
-        detail = f"{path}, {info['total']} memories, {info['size_bytes'] / 1e6:.1f} MB"
+        detail = f"{path}, {plural(info['total'], 'memory')}, {info['size_bytes'] / 1e6:.1f} MB"
         if recorded and recorded != cfg.embedding_model:
             return Check(
                 "memory pool",

@@ -27,6 +27,7 @@ from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import ORDER_RULE, retrieve
 from mtl_tui.memory.scope import view_for, view_text
 from mtl_tui.records import Memory
+from mtl_tui.text import noun, plural
 
 app = typer.Typer(
     help="Search, list, show, add, rate, rescope, prune and delete memories in your pool "
@@ -206,7 +207,7 @@ def show(
         ("model", memory.model or "-"),
         ("outcome", memory.outcome),
         ("origin", memory.origin),
-        ("used", f"{memory.uses} times, {memory.wins} in successful runs"),
+        ("used", f"{plural(memory.uses, 'time')}, {memory.wins} in successful runs"),
         ("support", str(memory.support)),
         ("scope", _scope_text(memory)),
         ("last retrieved", memory.last_retrieved_at or "never"),
@@ -329,7 +330,10 @@ def prune(
                     f"{'y' if len(ids) == 1 else 'ies'} and there is no terminal: pass --yes to "
                     "delete without asking"
                 )
-            if not typer.confirm(f"Delete these {len(ids)} memories?", err=True):
+            if not typer.confirm(
+                f"Delete {'this memory' if len(ids) == 1 else f'these {len(ids)} memories'}?",
+                err=True,
+            ):
                 err.print("Nothing deleted.")
                 raise typer.Exit(1)
         if deleting:
@@ -337,7 +341,7 @@ def prune(
     if as_json and deleting:
         print_json({**report.to_dict(), "dry_run": False, "deleted": ids})
     elif deleting:
-        out.print(f"Deleted {len(ids)} memories: {', '.join(f'#{i}' for i in ids)}")
+        out.print(f"Deleted {plural(len(ids), 'memory')}: {', '.join(f'#{i}' for i in ids)}")
     elif not as_json and ids:
         these = "it" if len(ids) == 1 else f"these {len(ids)}"
         out.print(
@@ -353,7 +357,7 @@ def _print_prune(report: Any, as_json: bool) -> None:
         print_json({**report.to_dict(), "dry_run": True, "deleted": []})
         return
     if not report.candidates:
-        out.print(f"No prune candidates among {report.checked} memories.")
+        out.print(f"No prune candidates among {plural(report.checked, 'memory')}.")
         return
     table = Table(
         title=f"Prune candidates ({len(report.candidates)} of {report.checked})",
@@ -485,7 +489,7 @@ def stats(as_json: JsonOpt = False) -> None:
         print_json(info)
         return
     out.print(
-        f"[bold]{info['total']}[/] memories in {escape(info['path'])} "
+        f"[bold]{info['total']}[/] {noun(info['total'], 'memory')} in {escape(info['path'])} "
         f"({info['size_bytes'] / 1e6:.1f} MB)"
     )
     model = info["embedding_model"] or "none yet"
@@ -497,7 +501,8 @@ def stats(as_json: JsonOpt = False) -> None:
         out.print(f"{key.removeprefix('by_')}: {parts}")
     out.print(
         f"votes: {info['votes_up']} up, {info['votes_down']} down; "
-        f"{info['hidden']} hidden; used {info['uses']} times, {info['wins']} wins"
+        f"{info['hidden']} hidden; used {plural(info['uses'], 'time')}, "
+        f"{plural(info['wins'], 'win')}"
     )
 
 
@@ -511,4 +516,4 @@ def reindex() -> None:
             embedder.load()
         with progress_bar("Re-embedding") as update:
             count = store.reindex(embedder, update)
-    out.print(f"Re-embedded {count} memories with {escape(embedder.name)}.")
+    out.print(f"Re-embedded {plural(count, 'memory')} with {escape(embedder.name)}.")

@@ -11,6 +11,7 @@ from mtl_tui.cli.common import err, out, print_json
 from mtl_tui.config import load_settings
 from mtl_tui.errors import MtlError
 from mtl_tui.repo.git import GitRepo, UndoResult
+from mtl_tui.text import plural
 
 _SHOWN = 20
 
@@ -76,7 +77,7 @@ def _report(name: str, result: UndoResult) -> None:
 
 def _counts(result: UndoResult) -> str:
     restored = len(result.restored)
-    return f"{restored} file{'' if restored == 1 else 's'} restored, {len(result.removed)} removed"
+    return f"{plural(restored, 'file')} restored, {len(result.removed)} removed"
 
 
 def _not_restored(result: UndoResult, heading: str) -> None:
