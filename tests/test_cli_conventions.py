@@ -103,6 +103,10 @@ def test_run_json_summary_is_complete_and_undo_counts_right(git_repo: Path) -> N
          "try 'mtl run --help'"),
         (["memory", "show", "abc"], "invalid value for 'ID'", "try 'mtl memory show --help'"),
         (["pack", "export"], "missing argument 'PATH'", "try 'mtl pack export --help'"),
+        # click gives this error no context: the hint still names the command
+        (["run", "x", "--top-k"], "option '--top-k' requires an argument", "try 'mtl run --help'"),
+        (["memory", "rate", "1", "sideways"],
+         "invalid value for 'DIRECTION': 'sideways' is not one of", "try 'mtl memory rate --help'"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )  # fmt: skip

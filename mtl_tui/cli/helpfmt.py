@@ -26,14 +26,16 @@ class UsageError(MtlError):
         self.exit_code = exit_code
 
 
-def usage_error(exc: Any) -> UsageError:
-    """click's usage error (or another ClickException) as one line and a hint."""
+def usage_error(exc: Any, fallback: str = "mtl") -> UsageError:
+    """click's usage error (or another ClickException) as one line and a hint; `fallback`,
+    the command path when click gave the error no context."""
     message = exc.format_message().strip()
     message = " ".join(message.split())  # click may wrap a long message
     message = message[:1].lower() + message[1:]
+    message = message.replace(": Value error, ", ": ")  # pydantic's prefix, a bare repeat
     ctx = getattr(exc, "ctx", None)
     # the TUI is the hidden command behind `mtl` alone: its help is `mtl --help`
-    path = ctx.command_path.removesuffix(" tui") if ctx is not None else "mtl"
+    path = (ctx.command_path if ctx is not None else fallback).removesuffix(" tui")
     hint = f"try '{path} --help'"
     return UsageError(message, hint, getattr(exc, "exit_code", 2))
 
