@@ -414,6 +414,9 @@ def test_a_project_lesson_learned_in_one_repository_never_reaches_another(
     assert searched.returncode == 0, searched.stderr
     assert "view: alpha's own memories only; global memories are excluded" in searched.stderr
     assert ORDER_RULE in " ".join(searched.stdout.split())
+    added = mtl_in(alpha, "memory", "add", "--title", "Keep the changelog in step")
+    assert added.returncode == 0, added.stderr  # stored global, and told it is out of view
+    assert "is global, and this repository reads only its own memories" in added.stderr
     git(alpha, "config", "--unset", "mtl.memory")
 
     made_global = mtl_in(beta, "memory", "rescope", str(learned[0]), "global")

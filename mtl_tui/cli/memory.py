@@ -25,7 +25,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import ORDER_RULE, retrieve
-from mtl_tui.memory.scope import view_for, view_text
+from mtl_tui.memory.scope import pool_policy, view_for, view_text
 from mtl_tui.records import Memory
 from mtl_tui.text import noun, plural
 
@@ -456,6 +456,11 @@ def add(
         out.print(f"Added #{stored.id}: {escape(stored.title)}")
     else:
         out.print(f"Already stored as #{stored.id}: {escape(stored.title)}")
+    if stored.scope != "project" and pool_policy(Path.cwd()) == "project":
+        err.print(
+            f"#{stored.id} is global, and this repository reads only its own memories (git "
+            f"config mtl.memory project): `mtl memory rescope {stored.id} project` scopes it here"
+        )
 
 
 @app.command()
