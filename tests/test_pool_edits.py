@@ -530,5 +530,10 @@ def test_the_headless_run_counts_only_what_fits_the_budget_as_in_the_prompt(
     assert result.returncode == 0, result.stderr
     assert "memories (1 of 3 in the prompt)" in result.stderr
     assert result.stderr.count("[M1]") == 1 and "[M2]" not in result.stderr
+    # the search says the same of the same hits
+    searched = run_mtl("memory", "search", "a test fails after my change")
+    assert searched.returncode == 0, searched.stderr
+    over = [line for line in searched.stderr.splitlines() if line.startswith("Left out: #")]
+    assert len(over) == 2 and all("(over budget: " in line for line in over)
     assert result.stderr.count("not in the prompt") == 2
     assert result.stderr.count("left out of the prompt") == 2

@@ -24,7 +24,7 @@ from mtl_tui.cli.common import (
 from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
-from mtl_tui.memory.retrieve import ORDER_RULE, retrieve
+from mtl_tui.memory.retrieve import ORDER_RULE, fit_budget, retrieve
 from mtl_tui.memory.scope import pool_policy, view_for, view_text
 from mtl_tui.records import Memory
 from mtl_tui.text import noun, plural
@@ -173,7 +173,8 @@ def search(
     table = _table(hits, f"Best {len(hits)} for “{escape(query)}”{at}")
     table.caption, table.caption_justify = ORDER_RULE, "left"
     out.print(table)
-    for item in found.left_out:
+    over = fit_budget(hits, cfg.memory.budget_chars)[1]  # as `mtl run` takes every hit
+    for item in [*found.left_out, *over]:
         err.print(f"Left out: #{item.hit.memory.id} {escape(item.hit.memory.title)} "
                   f"({item.reason}: {escape(item.detail)})")  # fmt: skip
     if found.below:
