@@ -144,7 +144,13 @@ def search(
 ) -> None:
     """Search memories as retrieval does (meaning and words, votes, wins, conflicts), cut
     at the relevance floor: what a run with this task would retrieve. A run also keeps
-    its prompt within the memory budget (memory.budget_chars) and says what it left out."""
+    its prompt within the memory budget (memory.budget_chars); the search names what that
+    leaves out.
+
+    Rows come best first by score: relevance (what the floor cuts) nudged by votes and
+    past outcomes; both are shown, and --json gives relevance, score and similarity. The
+    first line on stderr says which memories were searched (with git config mtl.memory
+    project: this repository's own only)."""
     cfg = settings()
     floor = cfg.memory.floor if floor is None else floor
     top_k = cfg.memory.top_k if top_k is None else top_k
