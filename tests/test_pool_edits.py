@@ -412,6 +412,7 @@ def test_a_conflict_winner_over_the_budget_leaves_its_rival_in(
     assert [h.memory.id for h in found.hits] == [pin] and found.hits[0].conflicts_with == []
     [(benched, reason, detail)] = [(i.hit.memory.id, i.reason, i.detail) for i in found.left_out]
     assert (benched, reason) == (against, "over budget")
+    assert found.left_out[0].hit.conflict is None  # it kept no one out
     assert f"#{pin}, which it contradicts, competed in its place" in detail
     # without a budget the winner keeps its rival out, as before
     assert [h.memory.id for h in retrieve(store, BUILD_TASK, k=3, floor=-1.0).hits] == [against]

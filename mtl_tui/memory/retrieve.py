@@ -137,6 +137,7 @@ def retrieve(
             assert item.hit.memory.id is not None
             beaten = ", ".join(f"#{i}" for i in item.hit.conflicts_with)
             item.detail += f"; {beaten}, which it contradicts, competed in its place"
+            item.hit.conflicts_with = []  # it kept no one out
             benched[item.hit.memory.id] = item
     on = floor if floor is not None and floor > -1.0 else None  # -1: everything passes
     cut = relevance_cut(settled, on)
