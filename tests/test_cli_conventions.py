@@ -46,6 +46,10 @@ def test_help_says_what_mtl_alone_does_with_examples_and_clean_metavars() -> Non
     assert "PATHS..." in learn and "{paths}" not in learn
     assert "TASK" in run and "{task}" not in run and "MODEL" in run
     assert "insight|summary|workflow|trajectory" in run.replace(" ", "").replace("│", "")
+    # a group's command list wraps each summary where the terminal ends, not where the
+    # docstring's lines break
+    pack = run_mtl("pack", "--help").stdout  # 200 columns
+    assert "in one transaction. Near-duplicates merge into what you have" in pack
 
 
 def test_output_to_a_pipe_is_not_wrapped(store: MemoryStore) -> None:

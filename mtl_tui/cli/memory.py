@@ -142,10 +142,11 @@ def search(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search memories as retrieval does (meaning and words, votes, wins, conflicts), cut
-    at the relevance floor: what a run with this task would retrieve. A run also keeps
-    its prompt within the memory budget (memory.budget_chars); the search names what that
-    leaves out.
+    """Search memories as a run retrieves them for this task.
+
+    Meaning and words, votes, wins and conflicts, cut at the relevance floor. A run also
+    keeps its prompt within the memory budget (memory.budget_chars); the search names
+    what that leaves out.
 
     Rows come best first by score: relevance (what the floor cuts) nudged by votes and
     past outcomes; both are shown, and --json gives relevance, score and similarity. The
