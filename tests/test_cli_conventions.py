@@ -121,3 +121,12 @@ def test_a_usage_error_is_one_line_and_a_hint(args: list[str], message: str, hin
     first, *rest = result.stderr.splitlines()
     assert first.startswith(f"mtl: error: {message}") and rest == [hint]
     assert "╭" not in result.stderr and "Usage:" not in result.stderr and not result.stdout
+
+
+def test_undo_modes_that_do_not_go_together_are_refused() -> None:
+    result = run_mtl("undo", "--prune", "--list")
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.splitlines() == [
+        "mtl: error: --list and --prune do not go together: --list, --prune and --prune-all "
+        "each go alone (with --json)"
+    ]

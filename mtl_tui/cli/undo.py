@@ -19,6 +19,12 @@ _SHOWN = 20
 def run_undo(
     force: bool, dry_run: bool, as_json: bool, list_runs: bool, prune: bool, prune_all: bool
 ) -> int:
+    modes = [name for name, on in (("--list", list_runs), ("--prune", prune),
+                                   ("--prune-all", prune_all)) if on]  # fmt: skip
+    restore = [name for name, on in (("--force", force), ("--dry-run", dry_run)) if on]
+    if len(modes) > 1 or (modes and restore):
+        raise MtlError(f"{' and '.join(modes + restore)} do not go together: --list, --prune "
+                       "and --prune-all each go alone (with --json)")  # fmt: skip
     cfg = load_settings().undo
     repo = GitRepo.find(Path.cwd(), cfg.max_untracked_bytes)
     if repo is None:
@@ -41,7 +47,7 @@ def run_undo(
         if as_json:
             print_json({"dropped": dropped})
         else:
-            out.print(f"dropped {len(dropped)} recorded run(s); {len(repo.runs())} kept")
+            out.print(f"dropped {plural(len(dropped), 'recorded run')}; {len(repo.runs())} kept")
         return 0
     result = repo.undo(force=force, dry_run=dry_run)
     if as_json:
