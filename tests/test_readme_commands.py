@@ -93,7 +93,20 @@ def test_a_readme_command_parses(line: str, whole: bool) -> None:
         assert ctx.command is command
 
 
+def help_examples() -> list[str]:
+    """The example commands `mtl --help` shows (before their descriptions)."""
+    epilog = root().epilog or ""
+    return [re.split(r"\s{2,}", line.strip())[0] for line in epilog.splitlines()
+            if line.strip().startswith("mtl")]  # fmt: skip
+
+
+@pytest.mark.parametrize("line", help_examples())
+def test_an_example_in_mtl_help_parses(line: str) -> None:
+    test_a_readme_command_parses(line.replace(" > team.json", ""), True)
+
+
 def test_the_readme_shows_the_commands_a_new_user_tries() -> None:
+    assert len(help_examples()) >= 4
     lines = [line for line, _ in readme_commands()]
     assert "mtl doctor" in lines and "mtl memory stats" in lines
     assert any(line.startswith("mtl run TASK") for line in lines)
