@@ -38,8 +38,10 @@ def test_add_list_search_show_rate_rm_round_trip() -> None:
     assert memory["origin"] == "manual" and memory["outcome"] == "unknown"
     mid = str(memory["id"])
 
-    listed = json.loads(run_mtl("memory", "list", "--json").stdout)
+    listing = run_mtl("memory", "list", "--json")
+    listed = json.loads(listing.stdout)
     assert [m["id"] for m in listed] == [memory["id"]]
+    assert listing.stderr.startswith("view: the whole pool, every repository's memories")
     assert json.loads(run_mtl("memory", "list", "--lang", "go", "--json").stdout) == []
     assert json.loads(run_mtl("memory", "list", "--kind", "summary", "--json").stdout) == []
 

@@ -25,7 +25,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import ORDER_RULE, fit_budget, retrieve
-from mtl_tui.memory.scope import pool_policy, view_for, view_text
+from mtl_tui.memory.scope import WHOLE_POOL_VIEW, pool_policy, view_for, view_text
 from mtl_tui.records import Memory
 from mtl_tui.text import noun, plural
 
@@ -102,10 +102,11 @@ def list_(
     limit: Annotated[int, typer.Option(min=0, help="At most this many; 0 for all.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
-    """List memories, newest first."""
+    """List memories, newest first: the whole pool, every repository's."""
     with open_store() as store:
         rows = store.list(_kind(kind), lang, limit or None)
         total = store.count(_kind(kind), lang)
+    err.print(escape(WHOLE_POOL_VIEW), highlight=False)
     if as_json:
         print_json([m.to_dict() for m in rows])
         return

@@ -54,3 +54,10 @@ def view_text(policy: MemoryPolicy, identity: RepoIdentity) -> str:
     if policy == "off":
         return "view: none; memory is off in this repository (git config mtl.memory off)"
     return f"view: global memories and {identity.name}'s own"
+
+
+#: What the pool's management commands (`mtl memory list`) show, wherever they run.
+WHOLE_POOL_VIEW = (
+    "view: the whole pool, every repository's memories, newest first "
+    "(`mtl memory search` shows what a run here retrieves)"
+)
