@@ -221,10 +221,11 @@ async def test_acp_in_a_project_only_repository_sees_and_keeps_its_own(
     store.close()
     save_setting("memory.floor", -1.0)
     fake_openai.plans = [reply(DONE), reply(insights_reply(GLOBAL_LESSON))]
-    [summary], _, held = await acp_turns(
+    [summary], [said], held = await acp_turns(
         alpha, fake_openai, ["commit after running the checks"], tmp_path
     )
     assert summary["retrieved"] == [ids["alpha"]]  # not the global one, not beta's
+    assert "view: alpha's own memories only; global memories are excluded" in said
     assert shared not in summary["retrieved"]
     assert any(name == str(paths.pool_file()) for name in held)  # memory on: pool opened
     pool = MemoryStore.open()

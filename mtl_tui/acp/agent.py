@@ -319,6 +319,9 @@ class MtlAgent:
             if store is not None and await asyncio.to_thread(packs.should_offer_starter, store):
                 state.think(starter_hint())
             core.store = store
+            if core.policy == "project" and not state.told_view:
+                state.say(f"{core.view_text}\n\n")
+                state.told_view = True
         summary = await asyncio.to_thread(state.work, text)
         line = f"{summary.status} after {plural(summary.steps, 'step')}, ${summary.cost:.4f}"
         if summary.outcome != "unknown":
