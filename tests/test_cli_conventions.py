@@ -130,3 +130,18 @@ def test_undo_modes_that_do_not_go_together_are_refused() -> None:
         "mtl: error: --list and --prune do not go together: --list, --prune and --prune-all "
         "each go alone (with --json)"
     ]
+
+
+def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
+    """--model as for `mtl run`: a model id litellm cannot route, or a scripted model's file,
+    is checked, not called fine because no credential is missing."""
+    replies = tmp_path / "replies.json"
+    replies.write_text('["one", "two"]')
+    for model, ok, words in [
+        ("x/y", False, "litellm knows no provider for model 'x/y'"),
+        (f"scripted/{replies}", True, "2 scripted replies"),
+        (f"scripted/{tmp_path / 'missing.json'}", False, "cannot read scripted replies"),
+    ]:
+        result = run_mtl("doctor", "--json", "--model", model)
+        [check] = [c for c in json.loads(result.stdout) if c["name"] == "model"]
+        assert check["ok"] is ok and words in check["detail"], check

@@ -161,6 +161,19 @@ def _import_quietly() -> None:
         import_litellm()
 
 
+def unknown_provider(model: str) -> str | None:
+    """Why litellm cannot route `model` (no provider in the id), or None when it can."""
+    litellm = import_litellm()
+    try:
+        litellm.get_llm_provider(model)
+    except Exception:
+        return (
+            f"litellm knows no provider for model '{model}': name it as provider/model, "
+            "e.g. openai/gpt-4o-mini or ollama/qwen2.5-coder (docs.litellm.ai/docs/providers)"
+        )
+    return None
+
+
 def missing_credentials(model: str) -> list[str]:
     """Environment variables the model's provider needs and that are not set."""
     litellm = import_litellm()
@@ -279,6 +292,8 @@ def _explain(exc: Exception, model: str, api_base: str | None = None) -> str:
     litellm = import_litellm()
     if (reason := _connection_failure(exc)) is not None:
         return unreachable(model, api_base, reason)
+    if "LLM Provider NOT provided" in str(exc) and (problem := unknown_provider(model)):
+        return problem
     text = " ".join(str(getattr(exc, "message", exc)).split())[:300]
     status = getattr(exc, "status_code", None)
     where = endpoint_text(model, api_base)

@@ -11,9 +11,11 @@ from rich.markup import escape
 from mtl_tui import paths
 from mtl_tui.agent.model import (
     SCRIPTED_PREFIX,
+    ScriptedModel,
     missing_credentials,
     probe_endpoint,
     start_loading_litellm,
+    unknown_provider,
     unreachable,
 )
 from mtl_tui.cli.common import err, notice, out, print_json
@@ -145,6 +147,13 @@ def _check_model(cfg: Settings) -> Check:
             f"{paths.config_file()}",
             essential=False,
         )
+    if cfg.model.startswith(SCRIPTED_PREFIX):  # replies from a file: is it readable?
+        try:
+            replies = ScriptedModel.from_file(Path(cfg.model.removeprefix(SCRIPTED_PREFIX)))
+        except MtlError as exc:
+            return Check("model", False, str(exc), essential=False)
+        count = plural(len(replies.replies), "scripted reply", "scripted replies")
+        return Check("model", True, f"{cfg.model}: {count}", essential=False)
     if cfg.api_base:  # a server of the user's own: does it answer at all?
         where = safe_message(cfg.api_base)
         with err.status(f"Trying {where}…"):
@@ -154,7 +163,10 @@ def _check_model(cfg: Settings) -> Check:
                          essential=False)  # fmt: skip
         return Check("model", True, f"{cfg.model} at {where}, which answers", essential=False)
     with err.status("Loading litellm…"):
-        missing = missing_credentials(cfg.model)
+        problem = unknown_provider(cfg.model)
+        missing = [] if problem else missing_credentials(cfg.model)
+    if problem:
+        return Check("model", False, problem, essential=False)
     if missing:
         return Check(
             "model",
