@@ -135,6 +135,9 @@ def test_undo_modes_that_do_not_go_together_are_refused() -> None:
 def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
     """--model as for `mtl run`: a model id litellm cannot route, or a scripted model's file,
     is checked, not called fine because no credential is missing."""
+    from mtl_tui.cli.doctor import _check_model
+    from mtl_tui.config import load_settings
+
     replies = tmp_path / "replies.json"
     replies.write_text('["one", "two"]')
     for model, ok, words in [
@@ -142,6 +145,5 @@ def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
         (f"scripted/{replies}", True, "2 scripted replies"),
         (f"scripted/{tmp_path / 'missing.json'}", False, "cannot read scripted replies"),
     ]:
-        result = run_mtl("doctor", "--json", "--model", model)
-        [check] = [c for c in json.loads(result.stdout) if c["name"] == "model"]
-        assert check["ok"] is ok and words in check["detail"], check
+        check = _check_model(load_settings({"model": model}))  # doctor's model line
+        assert check.ok is ok and words in check.detail, check
