@@ -140,10 +140,12 @@ def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
 
     replies = tmp_path / "replies.json"
     replies.write_text('["one", "two"]')
-    for model, ok, words in [
-        ("x/y", False, "litellm knows no provider for model 'x/y'"),
-        (f"scripted/{replies}", True, "2 scripted replies"),
-        (f"scripted/{tmp_path / 'missing.json'}", False, "cannot read scripted replies"),
+    for flags, ok, words in [
+        ({"model": "x/y"}, False, "litellm knows no provider for model 'x/y'"),
+        # a local server's model id without its provider (openai/qwen): not even tried
+        ({"model": "qwen", "api_base": "http://127.0.0.1:9/v1"}, False, "no provider"),
+        ({"model": f"scripted/{replies}"}, True, "2 scripted replies"),
+        ({"model": f"scripted/{tmp_path / 'gone.json'}"}, False, "cannot read scripted"),
     ]:
-        check = _check_model(load_settings({"model": model}))  # doctor's model line
+        check = _check_model(load_settings(flags))  # doctor's model line
         assert check.ok is ok and words in check.detail, check

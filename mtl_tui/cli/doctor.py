@@ -154,6 +154,10 @@ def _check_model(cfg: Settings) -> Check:
             return Check("model", False, str(exc), essential=False)
         count = plural(len(replies.replies), "scripted reply", "scripted replies")
         return Check("model", True, f"{cfg.model}: {count}", essential=False)
+    with err.status("Loading litellm…"):
+        problem = unknown_provider(cfg.model)
+    if problem:
+        return Check("model", False, problem, essential=False)
     if cfg.api_base:  # a server of the user's own: does it answer at all?
         where = safe_message(cfg.api_base)
         with err.status(f"Trying {where}…"):
@@ -163,10 +167,7 @@ def _check_model(cfg: Settings) -> Check:
                          essential=False)  # fmt: skip
         return Check("model", True, f"{cfg.model} at {where}, which answers", essential=False)
     with err.status("Loading litellm…"):
-        problem = unknown_provider(cfg.model)
-        missing = [] if problem else missing_credentials(cfg.model)
-    if problem:
-        return Check("model", False, problem, essential=False)
+        missing = missing_credentials(cfg.model)
     if missing:
         return Check(
             "model",
