@@ -43,7 +43,7 @@ from mtl_tui.memory.retrieve import (
 
 # pool_policy and view_for live in memory/scope.py (a search does not import this module).
 from mtl_tui.memory.scope import pool_policy as pool_policy
-from mtl_tui.memory.scope import repo_view
+from mtl_tui.memory.scope import repo_view, view_text
 from mtl_tui.memory.scope import view_for as view_for
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import trusted
@@ -173,7 +173,13 @@ class Session:
             query, cost = plan_query(self.model(), task, self.repo_name, self.languages)
             self._extra_cost += cost
         found = retrieve(
-            self.store, query, k=k, kind=kind, floor=self.settings.memory.floor, view=self.view
+            self.store,
+            query,
+            k=k,
+            kind=kind,
+            floor=self.settings.memory.floor,
+            view=self.view,
+            budget_chars=self.settings.memory.budget_chars,
         )
         # what a run of this task leaves out, and why (the TUI retrieves as the user types:
         # only the latest few are kept)
@@ -190,6 +196,11 @@ class Session:
     @property
     def view(self) -> View:
         return repo_view(self.identity, self.policy, self.settings)
+
+    @property
+    def view_text(self) -> str:
+        """The one line a face shows to say which memories this session retrieves."""
+        return view_text(self.policy, self.identity)
 
     # -- the run ----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from mtl_tui import __version__
+from mtl_tui.memory.retrieve import ORDER_RULE
 from mtl_tui.memory.store import MemoryStore
 from tests.conftest import insight, run_mtl
 
@@ -37,8 +38,10 @@ def test_add_list_search_show_rate_rm_round_trip() -> None:
     assert memory["origin"] == "manual" and memory["outcome"] == "unknown"
     mid = str(memory["id"])
 
-    listed = json.loads(run_mtl("memory", "list", "--json").stdout)
+    listing = run_mtl("memory", "list", "--json")
+    listed = json.loads(listing.stdout)
     assert [m["id"] for m in listed] == [memory["id"]]
+    assert listing.stderr.startswith("view: the whole pool, every repository's memories")
     assert json.loads(run_mtl("memory", "list", "--lang", "go", "--json").stdout) == []
     assert json.loads(run_mtl("memory", "list", "--kind", "summary", "--json").stdout) == []
 
@@ -49,6 +52,10 @@ def test_add_list_search_show_rate_rm_round_trip() -> None:
     # the table shows the number the floor cuts on (relevance), as the panel and MCP do
     table = run_mtl("memory", "search", query).stdout
     assert "(relevance ≥ 0." in table and f"{found[0]['relevance']:.2f}" in table
+    # the rows' order is said, and the number it follows is shown (votes and outcomes
+    # nudge it away from relevance)
+    assert ORDER_RULE in " ".join(table.split()) and "score" in table
+    assert f"{found[0]['score']:.2f}" in table
     assert found[0]["relevance"] >= found[0]["similarity"]
 
     assert run_mtl("memory", "rate", mid, "up").returncode == 0
@@ -60,7 +67,11 @@ def test_add_list_search_show_rate_rm_round_trip() -> None:
     assert stats["total"] == 1 and stats["by_language"] == {"python": 1}
     assert stats["embedding_model"] == "all-MiniLM-L6-v2" and stats["embedding_dim"] == 384
 
-    assert run_mtl("memory", "rm", mid).returncode == 0
+    text = " ".join(run_mtl("memory", "stats").stdout.split())
+    assert "1 memory" in text and "used 0 times, 0 wins" in text  # counted nouns agree
+
+    removed = run_mtl("memory", "rm", mid)
+    assert removed.returncode == 0 and f"Deleted #{mid}" in removed.stdout
     assert json.loads(run_mtl("memory", "list", "--json").stdout) == []
 
 

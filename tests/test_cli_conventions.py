@@ -46,6 +46,10 @@ def test_help_says_what_mtl_alone_does_with_examples_and_clean_metavars() -> Non
     assert "PATHS..." in learn and "{paths}" not in learn
     assert "TASK" in run and "{task}" not in run and "MODEL" in run
     assert "insight|summary|workflow|trajectory" in run.replace(" ", "").replace("│", "")
+    # a group's command list wraps each summary where the terminal ends, not where the
+    # docstring's lines break
+    pack = run_mtl("pack", "--help").stdout  # 200 columns
+    assert "in one transaction. Near-duplicates merge into what you have" in pack
 
 
 def test_output_to_a_pipe_is_not_wrapped(store: MemoryStore) -> None:
@@ -103,6 +107,10 @@ def test_run_json_summary_is_complete_and_undo_counts_right(git_repo: Path) -> N
          "try 'mtl run --help'"),
         (["memory", "show", "abc"], "invalid value for 'ID'", "try 'mtl memory show --help'"),
         (["pack", "export"], "missing argument 'PATH'", "try 'mtl pack export --help'"),
+        # click gives this error no context: the hint still names the command
+        (["run", "x", "--top-k"], "option '--top-k' requires an argument", "try 'mtl run --help'"),
+        (["memory", "rate", "1", "sideways"],
+         "invalid value for 'DIRECTION': 'sideways' is not one of", "try 'mtl memory rate --help'"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )  # fmt: skip
@@ -113,3 +121,31 @@ def test_a_usage_error_is_one_line_and_a_hint(args: list[str], message: str, hin
     first, *rest = result.stderr.splitlines()
     assert first.startswith(f"mtl: error: {message}") and rest == [hint]
     assert "╭" not in result.stderr and "Usage:" not in result.stderr and not result.stdout
+
+
+def test_undo_modes_that_do_not_go_together_are_refused() -> None:
+    result = run_mtl("undo", "--prune", "--list")
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.splitlines() == [
+        "mtl: error: --list and --prune do not go together: --list, --prune and --prune-all "
+        "each go alone (with --json)"
+    ]
+
+
+def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
+    """--model as for `mtl run`: a model id litellm cannot route, or a scripted model's file,
+    is checked, not called fine because no credential is missing."""
+    from mtl_tui.cli.doctor import _check_model
+    from mtl_tui.config import load_settings
+
+    replies = tmp_path / "replies.json"
+    replies.write_text('["one", "two"]')
+    for flags, ok, words in [
+        ({"model": "x/y"}, False, "litellm knows no provider for model 'x/y'"),
+        # a local server's model id without its provider (openai/qwen): not even tried
+        ({"model": "qwen", "api_base": "http://127.0.0.1:9/v1"}, False, "no provider"),
+        ({"model": f"scripted/{replies}"}, True, "2 scripted replies"),
+        ({"model": f"scripted/{tmp_path / 'gone.json'}"}, False, "cannot read scripted"),
+    ]:
+        check = _check_model(load_settings(flags))  # doctor's model line
+        assert check.ok is ok and words in check.detail, check

@@ -51,8 +51,12 @@ def test_mtl_run_names_the_endpoint_and_the_model(git_repo: Path, dead_base: str
     assert SECRET not in result.stderr + result.stdout
 
 
-def test_doctor_tries_the_endpoint(git_repo: Path, dead_base: str) -> None:
-    result = mtl(git_repo, "doctor", env={"MTL_MODEL": MODEL, "MTL_API_BASE": dead_base})
+@pytest.mark.parametrize("how", ["environment", "flags"])
+def test_doctor_tries_the_endpoint(git_repo: Path, dead_base: str, how: str) -> None:
+    if how == "flags":  # as for `mtl run`: --model and --api-base
+        result = mtl(git_repo, "doctor", "--model", MODEL, "--api-base", dead_base)
+    else:
+        result = mtl(git_repo, "doctor", env={"MTL_MODEL": MODEL, "MTL_API_BASE": dead_base})
     [line] = [x for x in result.stdout.splitlines() if "model:" in x and "embedding" not in x]
     assert "cannot reach" in line and f"127.0.0.1:{port_of(dead_base)}" in line
     assert f"model '{MODEL}'" in line and "connection refused" in line
@@ -69,3 +73,24 @@ async def test_the_tui_names_the_endpoint_and_the_model(git_repo: Path, dead_bas
         assert f"127.0.0.1:{port_of(dead_base)}" in line and f"model '{MODEL}'" in line
         assert "connection refused" in line and "\n" not in line
         assert not any(SECRET in n for n in notes)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "no-such-host.invalid"])
+def test_a_refused_connection_fails_after_one_quick_retry(host: str) -> None:
+    """Nothing listens there (a real closed port) or the host does not resolve: one quick
+    retry, not the backoff meant for 429, 5xx and timeouts (five tries, about 24 s)."""
+    from mtl_tui.agent.model import QUICK_RETRY, LitellmModel, ModelError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://{host.format(port=port)}/v1"
+    model = LitellmModel(MODEL, base, timeout=5, retries=4, backoff=1.0)
+    retries: list[tuple[int, float]] = []
+    with pytest.raises(ModelError, match="gave up after 2 attempts") as raised:
+        model.query(
+            [{"role": "user", "content": "hi"}],
+            on_retry=lambda attempt, delay, why: retries.append((attempt, delay)),
+        )
+    assert retries == [(1, QUICK_RETRY)] and QUICK_RETRY <= 1.0
+    assert "cannot reach" in str(raised.value)

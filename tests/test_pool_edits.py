@@ -352,6 +352,7 @@ async def test_the_panel_shows_conflicts_and_the_budget(
 ) -> None:
     from mtl_tui.config import load_settings
     from mtl_tui.ui.app import MtlApp
+    from mtl_tui.ui.widgets import FloorMark
     from tests.tuikit import SIZE, ready, type_task, until
 
     pin = store.add(insight(PIN)).id
@@ -380,6 +381,57 @@ async def test_the_panel_shows_conflicts_and_the_budget(
         [lost] = [i for i in panel.items if i.left_out]
         assert lost.hit.memory.id == pin and not lost.accepted
         assert f"conflict: contradicted by #{against}" in str(lost.body.render())
+        # listed under its real reason, not under a "held back" (relevance) mark
+        rows = list(panel.query_one("#insights-list").children)
+        [mark] = [r for r in rows[: rows.index(lost)] if isinstance(r, FloorMark)]
+        assert mark.text == "── left out: conflict ──"
+
+
+LONG_AGAINST_PIN = lesson(
+    AGAINST_PIN["title"],
+    AGAINST_PIN["description"],
+    AGAINST_PIN["content"] + " Then rerun the whole build and the full test suite, update the"
+    " changelog and the lock file, and note each call site that changed and why it changed.",
+)
+
+
+def test_a_conflict_winner_over_the_budget_leaves_its_rival_in(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    """The winner of a conflict that cannot fit the memory budget reaches no prompt, so the
+    memory it beat competes as if it were not there: one of the two reaches the agent, and
+    the run, search and MCP say the same."""
+    from mtl_tui.config import save_setting
+    from mtl_tui.memory.retrieve import item_line
+
+    pin = store.add(insight(PIN)).id
+    against = store.add_linked(insight(LONG_AGAINST_PIN), "contradicts", pin, "test-run").id
+    budget = len(item_line(0, store.get(pin))) + 1  # room for the shorter rival only
+    assert len(item_line(0, store.get(against))) + 1 > budget
+    found = retrieve(store, BUILD_TASK, k=3, floor=-1.0, budget_chars=budget)
+    assert [h.memory.id for h in found.hits] == [pin] and found.hits[0].conflicts_with == []
+    [(benched, reason, detail)] = [(i.hit.memory.id, i.reason, i.detail) for i in found.left_out]
+    assert (benched, reason) == (against, "over budget")
+    assert found.left_out[0].hit.conflict is None  # it kept no one out
+    assert f"#{pin}, which it contradicts, competed in its place" in detail
+    # without a budget the winner keeps its rival out, as before
+    assert [h.memory.id for h in retrieve(store, BUILD_TASK, k=3, floor=-1.0).hits] == [against]
+
+    cfg = Settings()
+    cfg.memory.floor = -1.0
+    cfg.memory.budget_chars = budget
+    session = Session(cfg, git_repo, model=scripted(DONE), store=store)
+    hits = session.retrieve(BUILD_TASK)
+    summary = session.run(BUILD_TASK, hits, hits, learn=False, verify="true")
+    system = session.model().calls[0][0]["content"]  # type: ignore[attr-defined]
+    assert PIN["title"] in system and summary.accepted == [pin]
+    assert [(i["id"], i["reason"]) for i in summary.left_out] == [(against, "over budget")]
+    store.close()
+    save_setting("memory.floor", -1.0)
+    save_setting("memory.budget_chars", budget)
+    result = run_mtl("memory", "search", BUILD_TASK, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [hit["id"] for hit in json.loads(result.stdout)] == [pin]
 
 
 def test_refining_imported_advice_keeps_it_imported(store: MemoryStore) -> None:
@@ -479,5 +531,10 @@ def test_the_headless_run_counts_only_what_fits_the_budget_as_in_the_prompt(
     assert result.returncode == 0, result.stderr
     assert "memories (1 of 3 in the prompt)" in result.stderr
     assert result.stderr.count("[M1]") == 1 and "[M2]" not in result.stderr
+    # the search says the same of the same hits
+    searched = run_mtl("memory", "search", "a test fails after my change")
+    assert searched.returncode == 0, searched.stderr
+    over = [line for line in searched.stderr.splitlines() if line.startswith("Left out: #")]
+    assert len(over) == 2 and all("(over budget: " in line for line in over)
     assert result.stderr.count("not in the prompt") == 2
     assert result.stderr.count("left out of the prompt") == 2

@@ -20,7 +20,7 @@ import pytest
 from mtl_tui import paths
 from mtl_tui.config import load_settings
 from mtl_tui.memory import prune
-from mtl_tui.memory.retrieve import retrieve
+from mtl_tui.memory.retrieve import ORDER_RULE, retrieve
 from mtl_tui.memory.scope import view_for
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.repo.identity import identify, normalise_remote
@@ -386,6 +386,7 @@ def test_a_project_lesson_learned_in_one_repository_never_reaches_another(
     ran = mtl_in(alpha, "run", task, "--model", MODEL, "--api-base", fake_openai.base_url,
                  "--yes", "--json", "--verify", "true", env={"OPENAI_API_KEY": ""})  # fmt: skip
     assert ran.returncode == 0, ran.stderr
+    assert "view: global memories and alpha's own" in ran.stderr
     learned = json.loads(ran.stdout)["learned"]
     assert len(learned) == 1
     assert "scope" in fake_openai.requests[-1]["body"]["messages"][0]["content"]
@@ -407,6 +408,16 @@ def test_a_project_lesson_learned_in_one_repository_never_reaches_another(
     searched = mtl_in(beta, "memory", "search", task, "--floor", "-1", "--json")
     assert searched.returncode == 0, searched.stderr
     assert learned[0] not in [hit["id"] for hit in json.loads(searched.stdout)]
+    assert "view: global memories and beta's own" in searched.stderr
+    git(alpha, "config", "mtl.memory", "project")  # the search says what it leaves out
+    searched = mtl_in(alpha, "memory", "search", task, "--floor", "-1")
+    assert searched.returncode == 0, searched.stderr
+    assert "view: alpha's own memories only; global memories are excluded" in searched.stderr
+    assert ORDER_RULE in " ".join(searched.stdout.split())
+    added = mtl_in(alpha, "memory", "add", "--title", "Keep the changelog in step")
+    assert added.returncode == 0, added.stderr  # stored global, and told it is out of view
+    assert "is global, and this repository reads only its own memories" in added.stderr
+    git(alpha, "config", "--unset", "mtl.memory")
 
     made_global = mtl_in(beta, "memory", "rescope", str(learned[0]), "global")
     assert made_global.returncode == 0, made_global.stderr

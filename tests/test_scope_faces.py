@@ -20,7 +20,7 @@ from mcp.client.stdio import stdio_client
 
 from mtl_tui import paths
 from mtl_tui.config import load_settings, save_setting
-from mtl_tui.memory.retrieve import retrieve
+from mtl_tui.memory.retrieve import ORDER_RULE, retrieve
 from mtl_tui.memory.scope import repo_view
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.repo.identity import identify
@@ -221,10 +221,11 @@ async def test_acp_in_a_project_only_repository_sees_and_keeps_its_own(
     store.close()
     save_setting("memory.floor", -1.0)
     fake_openai.plans = [reply(DONE), reply(insights_reply(GLOBAL_LESSON))]
-    [summary], _, held = await acp_turns(
+    [summary], [said], held = await acp_turns(
         alpha, fake_openai, ["commit after running the checks"], tmp_path
     )
     assert summary["retrieved"] == [ids["alpha"]]  # not the global one, not beta's
+    assert "view: alpha's own memories only; global memories are excluded" in said
     assert shared not in summary["retrieved"]
     assert any(name == str(paths.pool_file()) for name in held)  # memory on: pool opened
     pool = MemoryStore.open()
@@ -272,9 +273,16 @@ async def test_mcp_shows_a_project_memory_only_in_its_own_repository(
     async with mcp_in(beta) as session:
         found = await call(session, "search", task=task, top_k=5)
         assert [r["id"] for r in found["results"]] == [shared]
+        assert found["view"] == "view: global memories and beta's own"
+        assert found["order"] == ORDER_RULE
     async with mcp_in(alpha) as session:
         found = await call(session, "search", task=task, top_k=5)
         assert sorted(r["id"] for r in found["results"]) == sorted([shared, mine])
+    git(alpha, "config", "mtl.memory", "project")  # the view says the global one is out
+    async with mcp_in(alpha) as session:
+        found = await call(session, "search", task=task, top_k=5)
+        assert [r["id"] for r in found["results"]] == [mine]
+        assert "global memories are excluded" in found["view"]
 
     git(beta, "config", "mtl.memory", "off")
     before = pool_bytes()

@@ -41,6 +41,23 @@ def notices(app: object) -> list[str]:
 # -- start-up -------------------------------------------------------------------------
 
 
+async def test_a_project_only_repository_says_global_memories_are_excluded(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    from tests.conftest import git
+
+    git(git_repo, "config", "mtl.memory", "project")
+    app = make_app(git_repo, [DONE], tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: any("view:" in n for n in notices(app)))
+        [line] = [n for n in notices(app) if n.startswith("view:")]
+        assert line == (
+            f"view: {git_repo.name}'s own memories only; global memories are excluded "
+            "(git config mtl.memory project)"
+        )
+
+
 async def test_first_frame_does_not_wait_for_the_models(
     git_repo: Path, pool: list[int], tmp_path: Path, slow_models: threading.Event
 ) -> None:

@@ -47,6 +47,7 @@ from mtl_tui.memory import packs
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.scrub import describe_exception, safe_message
 from mtl_tui.session import RunSummary, Session
+from mtl_tui.text import plural
 
 log = logging.getLogger("mtl.acp")
 
@@ -318,8 +319,11 @@ class MtlAgent:
             if store is not None and await asyncio.to_thread(packs.should_offer_starter, store):
                 state.think(starter_hint())
             core.store = store
+            if core.policy == "project" and not state.told_view:
+                state.say(f"{core.view_text}\n\n")
+                state.told_view = True
         summary = await asyncio.to_thread(state.work, text)
-        line = f"{summary.status} after {summary.steps} steps, ${summary.cost:.4f}"
+        line = f"{summary.status} after {plural(summary.steps, 'step')}, ${summary.cost:.4f}"
         if summary.outcome != "unknown":
             line += f"; outcome {summary.outcome} (by {summary.outcome_source})"
         if summary.learned:
@@ -340,7 +344,7 @@ class MtlAgent:
         except MtlError as exc:
             state.say(f"Nothing was restored: {exc}. (`/undo force` restores anyway.)")
             return "refusal", {"undo": {"done": False, "error": str(exc)}}
-        counts = f"{len(result.restored)} files restored, {len(result.removed)} removed"
+        counts = f"{plural(len(result.restored), 'file')} restored, {len(result.removed)} removed"
         undo = {"done": True, "restored": result.restored, "removed": result.removed,
                 "complete": result.complete,
                 "not_restored": [str(d) for d in result.not_restored]}  # fmt: skip

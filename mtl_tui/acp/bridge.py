@@ -53,6 +53,7 @@ class AcpSession:
         self.turn: Turn | None = None
         self.turns = itertools.count(1)
         self.told_memory_off = False  # said once per session
+        self.told_view = False  # `mtl.memory project`: global memories excluded, said once
 
     # -- called on the worker thread ------------------------------------------------------
 

@@ -4,6 +4,7 @@ tests and demos. litellm is imported lazily (about 3.5 s) and only here."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 
 from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
+from mtl_tui.text import plural
 
 SCRIPTED_PREFIX = "scripted/"
 
@@ -159,6 +161,19 @@ def _import_quietly() -> None:
         import_litellm()
 
 
+def unknown_provider(model: str) -> str | None:
+    """Why litellm cannot route `model` (no provider in the id), or None when it can."""
+    litellm = import_litellm()
+    try:
+        litellm.get_llm_provider(model)
+    except Exception:
+        return (
+            f"litellm knows no provider for model '{model}': name it as provider/model, "
+            "e.g. openai/gpt-4o-mini or ollama/qwen2.5-coder (docs.litellm.ai/docs/providers)"
+        )
+    return None
+
+
 def missing_credentials(model: str) -> list[str]:
     """Environment variables the model's provider needs and that are not set."""
     litellm = import_litellm()
@@ -184,6 +199,31 @@ def _is_transient(exc: Exception) -> bool:
         litellm.ServiceUnavailableError,
     )
     return isinstance(exc, transient)
+
+
+#: A refused connection or an unknown host is not going to change in a few seconds:
+#: at most this many quick retries, after QUICK_RETRY seconds (429, 5xx and timeouts
+#: keep the configured retries with backoff).
+REFUSED_RETRIES = 1
+QUICK_RETRY = 0.5
+_REFUSED_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH}
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether nothing listens at the endpoint or its host does not resolve (from the
+    innermost network error under litellm's wrapping)."""
+    import socket
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror | ConnectionRefusedError):
+            return True
+        if isinstance(current, OSError) and current.errno in _REFUSED_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _connection_failure(exc: BaseException) -> str | None:
@@ -252,6 +292,8 @@ def _explain(exc: Exception, model: str, api_base: str | None = None) -> str:
     litellm = import_litellm()
     if (reason := _connection_failure(exc)) is not None:
         return unreachable(model, api_base, reason)
+    if "LLM Provider NOT provided" in str(exc) and (problem := unknown_provider(model)):
+        return problem
     text = " ".join(str(getattr(exc, "message", exc)).split())[:300]
     status = getattr(exc, "status_code", None)
     where = endpoint_text(model, api_base)
@@ -318,10 +360,11 @@ class LitellmModel:
                 why = _explain(exc, self.name, self.api_base)
                 if not _is_transient(exc):
                     raise ModelError(why) from exc
-                if attempt == self.retries:
-                    tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                refused = _refused(exc)
+                if attempt >= (min(self.retries, REFUSED_RETRIES) if refused else self.retries):
+                    tries = plural(attempt + 1, "attempt")
                     raise ModelError(f"{why} (gave up after {tries})") from exc
-                delay = self.backoff * 2**attempt
+                delay = QUICK_RETRY if refused else self.backoff * 2**attempt
                 if on_retry:
                     on_retry(attempt + 1, delay, why)
                 time.sleep(delay)

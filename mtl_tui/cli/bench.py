@@ -20,6 +20,7 @@ from mtl_tui.bench.suites import load_spec, select
 from mtl_tui.cli.common import err, out, progress_bar
 from mtl_tui.config import Settings
 from mtl_tui.errors import MtlError
+from mtl_tui.text import plural
 
 
 @dataclass
@@ -74,7 +75,9 @@ def run_oracle_cli(selection: Selection, jobs: int, output: Path | None) -> int:
             results = OracleResults.from_dict(data)
             if set(results.tasks) != {t.id for t in tasks}:
                 raise _mismatch(target, "tasks")
-            err.print(f"continuing {target}: {len(results.checks)} of {len(tasks)} tasks done")
+            err.print(
+                f"continuing {target}: {len(results.checks)} of {plural(len(tasks), 'task')} done"
+            )
         try:
             with progress_bar("Oracle: start fails, reference passes") as update:
                 results = run_oracle(tasks, jobs, results, target, update)
@@ -179,7 +182,7 @@ def _resume(
         if getattr(old, name) != getattr(fresh, name):
             raise _mismatch(target, name.replace("_", " "))
     total = len(conditions) * attempts * len(bench.tasks)
-    err.print(f"continuing {target}: {len(old.attempts)} of {total} attempts done")
+    err.print(f"continuing {target}: {len(old.attempts)} of {plural(total, 'attempt')} done")
     return old
 
 
@@ -197,7 +200,7 @@ def _fill_pool(
 
     if pack:
         report = packs.import_pack(store, pack)  # type: ignore[arg-type]
-        err.print(f"pool: {len(report.added)} memories from {pack}")
+        err.print(f"pool: {plural(len(report.added), 'memory')} from {pack}")
         return
     if pool is not None or all(c == "zero-shot" for c in conditions):
         return
@@ -209,7 +212,7 @@ def _fill_pool(
     where = "the suite" if not sources else ", ".join(results.pool_from)
     with progress_bar(f"Building the pool from {where} (first pass)") as update:
         bench.build_pool(update, sources or None, results.pool_done, record)
-    err.print(f"pool: {store.count()} memories from a first pass over {where}")  # type: ignore[attr-defined]
+    err.print(f"pool: {plural(store.count(), 'memory')} from a first pass over {where}")  # type: ignore[attr-defined]
 
 
 def render_table(results: Results, by: str = "domain") -> Table:

@@ -11,9 +11,11 @@ from rich.markup import escape
 from mtl_tui import paths
 from mtl_tui.agent.model import (
     SCRIPTED_PREFIX,
+    ScriptedModel,
     missing_credentials,
     probe_endpoint,
     start_loading_litellm,
+    unknown_provider,
     unreachable,
 )
 from mtl_tui.cli.common import err, notice, out, print_json
@@ -29,6 +31,7 @@ from mtl_tui.memory.embed import (
 from mtl_tui.memory.scope import view_for
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.scrub import safe_message
+from mtl_tui.text import plural
 
 
 @dataclass
@@ -39,10 +42,10 @@ class Check:
     essential: bool = True
 
 
-def _check_config() -> tuple[Check, Settings | None]:
+def _check_config(overrides: dict[str, str | None]) -> tuple[Check, Settings | None]:
     path = paths.config_file()
     try:
-        cfg = load_settings()
+        cfg = load_settings(overrides)
     except MtlError as exc:
         return Check("config", False, str(exc)), None
     where = str(path) if path.exists() else f"{path} (absent, defaults used)"
@@ -101,7 +104,7 @@ def _check_pool(cfg: Settings) -> Check:
     try:
         info = store.stats()
         recorded = info["embedding_model"]
-        detail = f"{path}, {info['total']} memories, {info['size_bytes'] / 1e6:.1f} MB"
+        detail = f"{path}, {plural(info['total'], 'memory')}, {info['size_bytes'] / 1e6:.1f} MB"
         if recorded and recorded != cfg.embedding_model:
             return Check(
                 "memory pool",
@@ -144,6 +147,17 @@ def _check_model(cfg: Settings) -> Check:
             f"{paths.config_file()}",
             essential=False,
         )
+    if cfg.model.startswith(SCRIPTED_PREFIX):  # replies from a file: is it readable?
+        try:
+            replies = ScriptedModel.from_file(Path(cfg.model.removeprefix(SCRIPTED_PREFIX)))
+        except MtlError as exc:
+            return Check("model", False, str(exc), essential=False)
+        count = plural(len(replies.replies), "scripted reply", "scripted replies")
+        return Check("model", True, f"{cfg.model}: {count}", essential=False)
+    with err.status("Loading litellm…"):
+        problem = unknown_provider(cfg.model)
+    if problem:
+        return Check("model", False, problem, essential=False)
     if cfg.api_base:  # a server of the user's own: does it answer at all?
         where = safe_message(cfg.api_base)
         with err.status(f"Trying {where}…"):
@@ -181,8 +195,9 @@ def _check_bench_languages() -> list[Check]:
     return checks
 
 
-def run_doctor(as_json: bool) -> int:
-    config_check, cfg = _check_config()
+def run_doctor(as_json: bool, overrides: dict[str, str | None] | None = None) -> int:
+    """`overrides`: --model and --api-base, as for `mtl run` (None: not given)."""
+    config_check, cfg = _check_config(overrides or {})
     if cfg is not None and cfg.model and not cfg.model.startswith(SCRIPTED_PREFIX):
         start_loading_litellm()  # ~3.5 s of imports, overlapped with the other checks
     checks = [config_check, _check_sqlite_vec()]

@@ -26,14 +26,16 @@ class UsageError(MtlError):
         self.exit_code = exit_code
 
 
-def usage_error(exc: Any) -> UsageError:
-    """click's usage error (or another ClickException) as one line and a hint."""
+def usage_error(exc: Any, fallback: str = "mtl") -> UsageError:
+    """click's usage error (or another ClickException) as one line and a hint; `fallback`,
+    the command path when click gave the error no context."""
     message = exc.format_message().strip()
     message = " ".join(message.split())  # click may wrap a long message
     message = message[:1].lower() + message[1:]
+    message = message.replace(": Value error, ", ": ")  # pydantic's prefix, a bare repeat
     ctx = getattr(exc, "ctx", None)
     # the TUI is the hidden command behind `mtl` alone: its help is `mtl --help`
-    path = ctx.command_path.removesuffix(" tui") if ctx is not None else "mtl"
+    path = (ctx.command_path if ctx is not None else fallback).removesuffix(" tui")
     hint = f"try '{path} --help'"
     return UsageError(message, hint, getattr(exc, "exit_code", 2))
 
@@ -76,11 +78,29 @@ def _reflow(paragraphs: list[str], markup_mode: Any) -> str:
     return "\n\n".join(kept)
 
 
+def _joined_command_help(make_command_help: Any) -> Any:
+    """A group's list of commands shows each one's first paragraph: joined into one line
+    that the terminal wraps, not broken where the docstring's lines break."""
+
+    def make(*, help_text: str, markup_mode: Any) -> Any:
+        import inspect
+
+        first = inspect.cleandoc(help_text).split("\n\n")[0]
+        if not first.startswith("\b"):
+            first = " ".join(line.strip() for line in first.splitlines())
+        return make_command_help(help_text=first, markup_mode=markup_mode)
+
+    make.joined = True  # type: ignore[attr-defined]
+    return make
+
+
 def _reflowing(format_help: Any) -> Any:
     def format_help_reflowed(self: Any, ctx: Any, formatter: Any) -> Any:
         from typer import rich_utils  # only when help is shown: it imports rich
 
         rich_utils._fix_linebreaks = _reflow
+        if not getattr(rich_utils._make_command_help, "joined", False):
+            rich_utils._make_command_help = _joined_command_help(rich_utils._make_command_help)
         return format_help(self, ctx, formatter)
 
     return format_help_reflowed

@@ -17,6 +17,7 @@ from rich.table import Table
 from mtl_tui.cli.choices import KindChoice
 from mtl_tui.cli.common import err, out, print_json
 from mtl_tui.errors import MtlError
+from mtl_tui.text import plural
 
 if TYPE_CHECKING:
     from mtl_tui.config import Settings
@@ -231,11 +232,12 @@ def _confirm(calls: int, sessions: int, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise MtlError(
-            f"learning from {sessions} sessions takes {calls} model calls; "
+            f"learning from {plural(sessions, 'session')} takes {plural(calls, 'model call')}; "
             "pass --yes to start without a prompt"
         )
-    plural = "session" if sessions == 1 else "sessions"
-    if not typer.confirm(f"Make {calls} model calls to learn from {sessions} {plural}?"):
+    if not typer.confirm(
+        f"Make {plural(calls, 'model call')} to learn from {plural(sessions, 'session')}?"
+    ):
         raise typer.Exit(1)
 
 
@@ -321,7 +323,7 @@ def _summary(report: list[dict[str, object]], sessions: int, as_json: bool) -> N
     before = sum(1 for item in report if item.get("skipped") == "learned before")
     off = sum(1 for item in report if item.get("skipped") == OFF_REASON)
     count = sessions - before - off
-    text = f"Learned {len(learned)} memories from {count} session{'' if count == 1 else 's'}"
+    text = f"Learned {plural(len(learned), 'memory')} from {plural(count, 'session')}"
     text += f": {', '.join(f'#{i}' for i in learned)}" if learned else "."
     if before:
         text += f" {before} learned before, skipped."

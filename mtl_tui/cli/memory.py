@@ -24,9 +24,10 @@ from mtl_tui.cli.common import (
 from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
-from mtl_tui.memory.retrieve import retrieve
-from mtl_tui.memory.scope import view_for
+from mtl_tui.memory.retrieve import ORDER_RULE, fit_budget, retrieve
+from mtl_tui.memory.scope import WHOLE_POOL_VIEW, pool_policy, view_for, view_text
 from mtl_tui.records import Memory
+from mtl_tui.text import noun, plural
 
 app = typer.Typer(
     help="Search, list, show, add, rate, rescope, prune and delete memories in your pool "
@@ -68,11 +69,16 @@ def _table(rows: list[Memory] | list[Hit], title: str) -> Table:
     has_score = bool(rows) and isinstance(rows[0], Hit)
     if has_score:
         table.add_column("relevance", justify="right", no_wrap=True)
+        table.add_column("score", justify="right", no_wrap=True)  # the order (ORDER_RULE)
     else:
         table.add_column("origin", no_wrap=True)
     for row in rows:
         memory = row.memory if isinstance(row, Hit) else row
-        last = f"{row.relevance or 0.0:.2f}" if isinstance(row, Hit) else escape(memory.origin)
+        last = (
+            [f"{row.relevance or 0.0:.2f}", f"{row.score:.2f}"]
+            if isinstance(row, Hit)
+            else [escape(memory.origin)]
+        )
         imported = isinstance(row, Hit) and not row.trusted
         conflict = row.conflict if isinstance(row, Hit) else None
         table.add_row(
@@ -84,7 +90,7 @@ def _table(rows: list[Memory] | list[Hit], title: str) -> Table:
             ", ".join(memory.languages) or "any",
             memory.outcome,
             _votes(memory),
-            last,
+            *last,
         )
     return table
 
@@ -96,10 +102,11 @@ def list_(
     limit: Annotated[int, typer.Option(min=0, help="At most this many; 0 for all.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
-    """List memories, newest first."""
+    """List memories, newest first: the whole pool, every repository's."""
     with open_store() as store:
         rows = store.list(_kind(kind), lang, limit or None)
         total = store.count(_kind(kind), lang)
+    err.print(escape(WHOLE_POOL_VIEW), highlight=False)
     if as_json:
         print_json([m.to_dict() for m in rows])
         return
@@ -136,21 +143,30 @@ def search(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search memories as retrieval does (meaning and words, votes, wins, conflicts), cut
-    at the relevance floor: what a run with this task would retrieve. A run also keeps
-    its prompt within the memory budget (memory.budget_chars) and says what it left out."""
+    """Search memories as a run retrieves them for this task.
+
+    Meaning and words, votes, wins and conflicts, cut at the relevance floor. A run also
+    keeps its prompt within the memory budget (memory.budget_chars); the search names
+    what that leaves out.
+
+    Rows come best first by score: relevance (what the floor cuts) nudged by votes and
+    past outcomes; both are shown, and --json gives relevance, score and similarity. The
+    first line on stderr says which memories were searched (with git config mtl.memory
+    project: this repository's own only)."""
     cfg = settings()
     floor = cfg.memory.floor if floor is None else floor
     top_k = cfg.memory.top_k if top_k is None else top_k
-    view, policy, _ = view_for(Path.cwd(), cfg)
+    view, policy, identity = view_for(Path.cwd(), cfg)
     if policy == "off":
         raise MtlError(
             "memory is off for this repository (git config mtl.memory off): a run here "
             "retrieves nothing; `mtl memory list` shows the pool"
         )
     with open_store(cfg, embed=True) as store:
-        found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang, view=view)
+        found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang, view=view,
+                         budget_chars=cfg.memory.budget_chars)  # fmt: skip
     hits = found.hits
+    err.print(escape(view_text(policy, identity)), highlight=False)
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
@@ -162,8 +178,11 @@ def search(
         out.print("Nothing relevant found." + (below if found.below else ""))
         return
     at = f" (relevance ≥ {found.cut:.2f})" if found.cut is not None else ""
-    out.print(_table(hits, f"Best {len(hits)} for “{escape(query)}”{at}"))
-    for item in found.left_out:
+    table = _table(hits, f"Best {len(hits)} for “{escape(query)}”{at}")
+    table.caption, table.caption_justify = ORDER_RULE, "left"
+    out.print(table)
+    over = fit_budget(hits, cfg.memory.budget_chars)[1]  # as `mtl run` takes every hit
+    for item in [*found.left_out, *over]:
         err.print(f"Left out: #{item.hit.memory.id} {escape(item.hit.memory.title)} "
                   f"({item.reason}: {escape(item.detail)})")  # fmt: skip
     if found.below:
@@ -197,7 +216,7 @@ def show(
         ("model", memory.model or "-"),
         ("outcome", memory.outcome),
         ("origin", memory.origin),
-        ("used", f"{memory.uses} times, {memory.wins} in successful runs"),
+        ("used", f"{plural(memory.uses, 'time')}, {memory.wins} in successful runs"),
         ("support", str(memory.support)),
         ("scope", _scope_text(memory)),
         ("last retrieved", memory.last_retrieved_at or "never"),
@@ -320,7 +339,10 @@ def prune(
                     f"{'y' if len(ids) == 1 else 'ies'} and there is no terminal: pass --yes to "
                     "delete without asking"
                 )
-            if not typer.confirm(f"Delete these {len(ids)} memories?", err=True):
+            if not typer.confirm(
+                f"Delete {'this memory' if len(ids) == 1 else f'these {len(ids)} memories'}?",
+                err=True,
+            ):
                 err.print("Nothing deleted.")
                 raise typer.Exit(1)
         if deleting:
@@ -328,7 +350,7 @@ def prune(
     if as_json and deleting:
         print_json({**report.to_dict(), "dry_run": False, "deleted": ids})
     elif deleting:
-        out.print(f"Deleted {len(ids)} memories: {', '.join(f'#{i}' for i in ids)}")
+        out.print(f"Deleted {plural(len(ids), 'memory')}: {', '.join(f'#{i}' for i in ids)}")
     elif not as_json and ids:
         these = "it" if len(ids) == 1 else f"these {len(ids)}"
         out.print(
@@ -344,7 +366,7 @@ def _print_prune(report: Any, as_json: bool) -> None:
         print_json({**report.to_dict(), "dry_run": True, "deleted": []})
         return
     if not report.candidates:
-        out.print(f"No prune candidates among {report.checked} memories.")
+        out.print(f"No prune candidates among {plural(report.checked, 'memory')}.")
         return
     table = Table(
         title=f"Prune candidates ({len(report.candidates)} of {report.checked})",
@@ -443,6 +465,11 @@ def add(
         out.print(f"Added #{stored.id}: {escape(stored.title)}")
     else:
         out.print(f"Already stored as #{stored.id}: {escape(stored.title)}")
+    if stored.scope != "project" and pool_policy(Path.cwd()) == "project":
+        err.print(
+            f"#{stored.id} is global, and this repository reads only its own memories (git "
+            f"config mtl.memory project): `mtl memory rescope {stored.id} project` scopes it here"
+        )
 
 
 @app.command()
@@ -476,7 +503,7 @@ def stats(as_json: JsonOpt = False) -> None:
         print_json(info)
         return
     out.print(
-        f"[bold]{info['total']}[/] memories in {escape(info['path'])} "
+        f"[bold]{info['total']}[/] {noun(info['total'], 'memory')} in {escape(info['path'])} "
         f"({info['size_bytes'] / 1e6:.1f} MB)"
     )
     model = info["embedding_model"] or "none yet"
@@ -488,7 +515,8 @@ def stats(as_json: JsonOpt = False) -> None:
         out.print(f"{key.removeprefix('by_')}: {parts}")
     out.print(
         f"votes: {info['votes_up']} up, {info['votes_down']} down; "
-        f"{info['hidden']} hidden; used {info['uses']} times, {info['wins']} wins"
+        f"{info['hidden']} hidden; used {plural(info['uses'], 'time')}, "
+        f"{plural(info['wins'], 'win')}"
     )
 
 
@@ -502,4 +530,4 @@ def reindex() -> None:
             embedder.load()
         with progress_bar("Re-embedding") as update:
             count = store.reindex(embedder, update)
-    out.print(f"Re-embedded {count} memories with {escape(embedder.name)}.")
+    out.print(f"Re-embedded {plural(count, 'memory')} with {escape(embedder.name)}.")

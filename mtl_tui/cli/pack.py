@@ -15,6 +15,7 @@ from mtl_tui.cli.common import err, open_store, out, print_json, progress_bar
 from mtl_tui.cli.memory import JsonOpt, KindOpt, LangOpt
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
+from mtl_tui.text import plural
 
 app = typer.Typer(help="Export and import packs of memories.", no_args_is_help=True)
 
@@ -130,7 +131,7 @@ def import_(
         print_json(report.to_dict())
         return
     verb = "Would add" if dry_run else "Added"
-    err.print(f"pack {escape(report.name)}: {len(pack.items)} items"
+    err.print(f"pack {escape(report.name)}: {plural(len(pack.items), 'item')}"
               + (" (re-embedded with this pool's model)" if report.reembedded else ""))  # fmt: skip
     if report.trusted < len(pack.items):
         err.print(

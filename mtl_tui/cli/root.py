@@ -79,8 +79,25 @@ class _TuiByDefault(TyperGroup):
         except _click.exceptions.ClickException as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # the help was shown
                 sys.exit(exc.exit_code)
-            raise helpfmt.usage_error(exc) from None
+            argv = kwargs.get("args") or (args[0] if args else None) or sys.argv[1:]
+            raise helpfmt.usage_error(exc, self._command_path(list(argv))) from None
         sys.exit(code if isinstance(code, int) else 0)
+
+    def _command_path(self, argv: list[str]) -> str:
+        """`mtl run`, `mtl memory search`…: the commands `argv` names, for the hint of an
+        error click raised without its context (an option missing its value)."""
+        from typer import _click
+
+        path, group = ["mtl"], self
+        for word in argv:
+            ctx = _click.Context(group, info_name=" ".join(path))
+            if word not in group.list_commands(ctx):
+                break
+            path.append(word)
+            group = group.get_command(ctx, word)
+            if not hasattr(group, "list_commands"):
+                break
+        return " ".join(path)
 
     def _typo(self, word: str, names: list[str]) -> str | None:
         if not re.fullmatch(r"[a-z][a-z-]*", word):
@@ -199,12 +216,22 @@ def tui(
 
 @app.command()
 def doctor(
+    model: Annotated[
+        str | None, typer.Option(help="Check this model instead of the configured one.")
+    ] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option(help="Try this base URL of the model's API (as `mtl run --api-base`)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Check sqlite-vec loading, the embedding model, the pool, and model credentials."""
+    """Check sqlite-vec loading, the embedding model, the pool, and model credentials.
+
+    --model and --api-base mean what they mean for `mtl run`: doctor checks the model a
+    run with them would use (an --api-base endpoint is tried without credentials)."""
     from mtl_tui.cli.doctor import run_doctor
 
-    raise typer.Exit(run_doctor(as_json))
+    raise typer.Exit(run_doctor(as_json, {"model": model, "api_base": api_base}))
 
 
 class Accept(StrEnum):

@@ -24,6 +24,7 @@ from mtl_tui.memory.rank import Hit, relevance_text
 from mtl_tui.memory.retrieve import label
 from mtl_tui.memory.scope import pool_policy
 from mtl_tui.session import RunSummary, Session, accepted_by_default
+from mtl_tui.text import plural
 
 _SHOWN_LINES = 15
 
@@ -172,6 +173,8 @@ def _run_task(task: str, cfg: Settings, options: RunOptions, holder: list[Sessio
                 f"{packs.starter_size()} general lessons (validation, workflows, guardrails) "
                 "that help from the first task."
             )
+        if options.memory and store is not None:
+            err.print(f"[dim]{escape(session.view_text)}[/]", highlight=False)
         hits = session.retrieve(task) if options.memory else []
         accepted = accepted_by_default(hits, options.trust_imported) if options.accept_all else []
         _print_memories(hits, session.fit_budget(accepted)[0])
@@ -218,8 +221,7 @@ def _print_memories(hits: list[Hit], in_prompt: list[Hit]) -> None:
 def _print_summary(summary: RunSummary) -> None:
     colour = "green" if summary.completed else "red"
     err.print(
-        f"[bold {colour}]{summary.status}[/] after {summary.steps} "
-        f"step{'' if summary.steps == 1 else 's'}, "
+        f"[bold {colour}]{summary.status}[/] after {plural(summary.steps, 'step')}, "
         f"${summary.cost:.4f}" + (f": {escape(summary.message)}" if summary.message else "")
     )
     if summary.outcome != "unknown":

@@ -11,6 +11,7 @@ from mtl_tui.cli.common import err, out, print_json
 from mtl_tui.config import load_settings
 from mtl_tui.errors import MtlError
 from mtl_tui.repo.git import GitRepo, UndoResult
+from mtl_tui.text import plural
 
 _SHOWN = 20
 
@@ -18,6 +19,12 @@ _SHOWN = 20
 def run_undo(
     force: bool, dry_run: bool, as_json: bool, list_runs: bool, prune: bool, prune_all: bool
 ) -> int:
+    modes = [name for name, on in (("--list", list_runs), ("--prune", prune),
+                                   ("--prune-all", prune_all)) if on]  # fmt: skip
+    restore = [name for name, on in (("--force", force), ("--dry-run", dry_run)) if on]
+    if len(modes) > 1 or (modes and restore):
+        raise MtlError(f"{' and '.join(modes + restore)} do not go together: --list, --prune "
+                       "and --prune-all each go alone (with --json)")  # fmt: skip
     cfg = load_settings().undo
     repo = GitRepo.find(Path.cwd(), cfg.max_untracked_bytes)
     if repo is None:
@@ -40,7 +47,7 @@ def run_undo(
         if as_json:
             print_json({"dropped": dropped})
         else:
-            out.print(f"dropped {len(dropped)} recorded run(s); {len(repo.runs())} kept")
+            out.print(f"dropped {plural(len(dropped), 'recorded run')}; {len(repo.runs())} kept")
         return 0
     result = repo.undo(force=force, dry_run=dry_run)
     if as_json:
@@ -76,7 +83,7 @@ def _report(name: str, result: UndoResult) -> None:
 
 def _counts(result: UndoResult) -> str:
     restored = len(result.restored)
-    return f"{restored} file{'' if restored == 1 else 's'} restored, {len(result.removed)} removed"
+    return f"{plural(restored, 'file')} restored, {len(result.removed)} removed"
 
 
 def _not_restored(result: UndoResult, heading: str) -> None:

@@ -28,8 +28,8 @@ from mtl_tui.mcp.errors import one_line_errors
 from mtl_tui.mcp.views import hit_view, memory_view, prompt_text
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.packs import safe_name
-from mtl_tui.memory.retrieve import retrieve_for_task
-from mtl_tui.memory.scope import view_for
+from mtl_tui.memory.retrieve import ORDER_RULE, retrieve_for_task
+from mtl_tui.memory.scope import view_for, view_text
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
 
@@ -128,7 +128,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
     # the repository the client started the server in: its scopes and its setting. With
     # `off` the server still starts (a client shows a server that fails to start with no
     # reason) but never opens the pool, and each tool call says why it refuses.
-    view, policy, _ = view_for(Path.cwd(), settings)
+    view, policy, identity = view_for(Path.cwd(), settings)
     pool: Pool | ClosedPool
     if policy == "off":
         _to_stderr(MEMORY_OFF)
@@ -163,12 +163,23 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
         hits = await pool.call(
             lambda store: (
                 retrieve_for_task(
-                    store, task, languages, top_k, kind, floor=settings.memory.floor, view=view
+                    store,
+                    task,
+                    languages,
+                    top_k,
+                    kind,
+                    floor=settings.memory.floor,
+                    view=view,
+                    budget_chars=settings.memory.budget_chars,
                 ).hits
             ),
             needs_model=True,
         )
-        return {"results": [hit_view(hit) for hit in hits]}
+        return {
+            "results": [hit_view(hit) for hit in hits],
+            "order": ORDER_RULE,
+            "view": view_text(policy, identity),
+        }
 
     @server.tool()
     async def show(memory_id: IdArg) -> dict[str, Any]:
@@ -260,6 +271,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
                     "insight",
                     floor=settings.memory.floor,
                     view=view,
+                    budget_chars=settings.memory.budget_chars,
                 ).hits
             ),
             needs_model=True,

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from mtl_tui.errors import PoolError
+from mtl_tui.text import plural
 
 BUSY_TIMEOUT_MS = 15_000
 # A schema upgrade of a pool this large takes seconds (step 6 rebuilds the memories table:
@@ -539,7 +540,7 @@ def migrate(db: Database, notice: Notice | None = None) -> None:
         count = db.execute("SELECT count(*) FROM memories").fetchone()[0]
         if count >= MIGRATION_NOTICE_AT:
             notice(
-                f"Upgrading the memory pool ({count:,} memories, schema {version} → "
+                f"Upgrading the memory pool ({plural(count, 'memory')}, schema {version} → "
                 f"{SCHEMA_VERSION}): a few seconds, once; interrupting it leaves the pool as it was"
             )
     # Foreign keys off while tables are rebuilt (step 6): dropping a parent table would

@@ -26,6 +26,7 @@ from mtl_tui.memory.store import AddResult, MemoryStore, View
 from mtl_tui.memory.trust import trusted
 from mtl_tui.prompts import render
 from mtl_tui.records import Memory
+from mtl_tui.text import plural
 
 # A stored insight is shown to the model as a neighbour of a new lesson when their whole
 # lessons or their titles have a cosine similarity of at least this (all-MiniLM-L6-v2).
@@ -114,7 +115,7 @@ def _standing(memory: Memory) -> str:
     """What the model should weigh before overriding a stored lesson."""
     parts = [f"support {memory.support}", f"votes {memory.up - memory.down:+d}"]
     if memory.uses:
-        parts.append(f"helped {memory.wins} of {memory.uses} runs")
+        parts.append(f"helped {memory.wins} of {plural(memory.uses, 'run')}")
     parts.append("imported from a pack" if not trusted(memory) else "learned here")
     if memory.scope == "project":
         parts.append("scoped to its repository")

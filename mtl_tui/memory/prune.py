@@ -27,6 +27,7 @@ from mtl_tui.memory import rank
 from mtl_tui.memory.rank import Evidence, score
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
+from mtl_tui.text import plural
 
 LOSING_MIN_RUNS = 5
 LOSING_WIN_RATE = 1 / 3
@@ -233,10 +234,10 @@ def _unused(found: Candidate, months: float, at: datetime, runs: list[datetime])
     if memory.last_accepted_at is None and memory.last_retrieved_at is None:
         found.add(
             "unused", f"never used, added {_months(memory.created_at, at):.0f} months ago "
-            f"({chances} runs since)",
+            f"({plural(chances, 'run')} since)",
         )  # fmt: skip
     else:
-        found.add("unused", f"not used for {idle:.0f} months ({chances} runs since)")
+        found.add("unused", f"not used for {idle:.0f} months ({plural(chances, 'run')} since)")
 
 
 def health_of(

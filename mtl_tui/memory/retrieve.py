@@ -73,10 +73,34 @@ class Retrieval:
     cut: float | None = None  # the least relevance that reached the prompt (rank.py)
 
 
+#: How every face orders retrieved memories (rank.py), said where they are listed.
+ORDER_RULE = (
+    "best first by score: relevance, nudged by votes and past outcomes "
+    "(the floor cuts on relevance alone)"
+)
+
 BELOW_FLOOR = "below floor"
 HELD_BACK = "far below the best"
 #: Reasons for candidates that were never relevant enough (shown on request, not announced).
 NOT_RELEVANT_ENOUGH = (BELOW_FLOOR, HELD_BACK)
+
+
+def held_back_sections(
+    left_out: Sequence[LeftOut], below: Sequence[Hit], cut: float | None
+) -> list[tuple[str, list[tuple[Hit, str | None]]]]:
+    """What a face lists after the hits on request, in groups under a heading that gives
+    the real reason: memories left out although relevant enough (superseded, conflict,
+    over budget), each with its reason and detail, then the candidates under the cut
+    `cut`. ((heading, [(hit, why or None)]) per group, empty groups omitted.)"""
+    sections: list[tuple[str, list[tuple[Hit, str | None]]]] = []
+    if left_out:
+        reasons = ", ".join(dict.fromkeys(item.reason for item in left_out))
+        rows = [(item.hit, f"{item.reason}: {item.detail}") for item in left_out]
+        sections.append((f"left out: {reasons}", rows))
+    if below:
+        at = f": relevance < {cut:.2f}" if cut is not None else ""
+        sections.append((f"held back{at}", [(hit, None) for hit in below]))
+    return sections
 
 
 def retrieve(
@@ -87,19 +111,38 @@ def retrieve(
     floor: float | None = None,
     language: str | None = None,
     view: View | None = None,
+    budget_chars: int = 0,
 ) -> Retrieval:
     """The one retrieval every face uses (panel, `mtl run`, `mtl memory search`, MCP,
     ACP), so that all show exactly what the agent would get. Superseded memories are
     never retrieved; of two contradicting memories that both pass the floor, only the
     one with more evidence is, marked with the conflict. `view`: the repository asking
-    (its scoped memories; no other repository's ever) and the evidence decay."""
+    (its scoped memories; no other repository's ever) and the evidence decay.
+
+    `budget_chars`: the prompt's memory budget. A conflict winner that would not fit it
+    (every hit accepted, as a run takes them) cannot reach the prompt, so it leaves no
+    one out: it is left out "over budget" and the memories it beat compete as if it were
+    not there."""
     ranked = store.search_ranked(query, k=k, kind=kind, language=language, view=view)
     ranked, superseded = _drop_superseded(store, ranked, floor, view)
-    ranked, lost = _settle_conflicts(store, ranked, floor)
-    hits, below = split_at_floor(ranked, k, floor)
+    benched: dict[int, LeftOut] = {}
+    while True:
+        pool = [h for h in ranked if h.memory.id not in benched]
+        settled, lost = _settle_conflicts(store, pool, floor)
+        hits, below = split_at_floor(settled, k, floor)
+        unfit = [o for o in fit_budget(hits, budget_chars)[1] if o.hit.conflicts_with]
+        if not unfit:
+            break
+        for item in unfit:  # each pass benches at least one winner: the loop ends
+            assert item.hit.memory.id is not None
+            beaten = ", ".join(f"#{i}" for i in item.hit.conflicts_with)
+            item.detail += f"; {beaten}, which it contradicts, competed in its place"
+            item.hit.conflicts_with = []  # it kept no one out
+            benched[item.hit.memory.id] = item
     on = floor if floor is not None and floor > -1.0 else None  # -1: everything passes
-    cut = relevance_cut(ranked, on)
-    return Retrieval(query, hits, below, superseded + lost, floor=on, cut=cut)
+    cut = relevance_cut(settled, on)
+    return Retrieval(query, hits, below, [*superseded, *benched.values(), *lost], floor=on,
+                     cut=cut)  # fmt: skip
 
 
 def _passes(hit: Hit, floor: float | None) -> bool:
@@ -128,6 +171,8 @@ def _settle_conflicts(
 ) -> tuple[list[Hit], list[LeftOut]]:
     """Of memories linked by a contradiction that all pass the floor, keep the best
     evidenced (ties: the newer), mark it, and leave out those it contradicts."""
+    for hit in ranked:
+        hit.conflicts_with = []  # settled afresh (retrieve settles again after benching)
     above = {h.memory.id: h for h in ranked if _passes(h, floor) and h.memory.id is not None}
     pairs = store.contradictions(list(above))
     if not pairs:
@@ -164,10 +209,12 @@ def retrieve_for_task(
     kind: str = "insight",
     floor: float | None = None,
     view: View | None = None,
+    budget_chars: int = 0,
 ) -> Retrieval:
-    """What a run of `task` would retrieve (the task query, the pool's ranking and floor):
-    for faces that are handed a task rather than a query, such as the MCP server."""
-    return retrieve(store, task_query(task, languages), k, kind, floor=floor, view=view)
+    """What a run of `task` would retrieve (the task query, the pool's ranking, floor and
+    memory budget): for faces that are handed a task rather than a query, such as MCP."""
+    query = task_query(task, languages)
+    return retrieve(store, query, k, kind, floor=floor, view=view, budget_chars=budget_chars)
 
 
 def label(index: int) -> str:

@@ -41,3 +41,23 @@ def view_for(cwd: Path, settings: Settings) -> tuple[View, MemoryPolicy, RepoIde
     identity = identify(root) if root else directory_identity(cwd)
     policy = memory_policy(root)
     return repo_view(identity, policy, settings), policy, identity
+
+
+def view_text(policy: MemoryPolicy, identity: RepoIdentity) -> str:
+    """The one line every face that lists retrieved memories shows: which memories it
+    looked at, as a run in this repository would."""
+    if policy == "project":
+        return (
+            f"view: {identity.name}'s own memories only; global memories are excluded "
+            "(git config mtl.memory project)"
+        )
+    if policy == "off":
+        return "view: none; memory is off in this repository (git config mtl.memory off)"
+    return f"view: global memories and {identity.name}'s own"
+
+
+#: What the pool's management commands (`mtl memory list`) show, wherever they run.
+WHOLE_POOL_VIEW = (
+    "view: the whole pool, every repository's memories, newest first "
+    "(`mtl memory search` shows what a run here retrieves)"
+)

@@ -38,7 +38,7 @@ from mtl_tui.errors import MtlError
 from mtl_tui.memory.preload import embedder_for
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import LeftOut, Retrieval
-from mtl_tui.memory.scope import pool_policy
+from mtl_tui.memory.scope import pool_policy, view_for, view_text
 from mtl_tui.memory.starter import should_offer_starter, starter_size
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
@@ -316,6 +316,9 @@ class MtlApp(App[None]):
                 store = MemoryStore.open(
                     notice=lambda message: self._from_loader(self.notify, message)
                 )
+                if (policy := pool_policy(self.cwd)) == "project":  # global ones are out
+                    _, _, identity = view_for(self.cwd, self.settings)
+                    self._from_loader(self.notify, view_text(policy, identity))
                 count = store.count()
                 self._from_loader(self._set_status, pool=count)
                 if should_offer_starter(store):

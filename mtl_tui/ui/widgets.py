@@ -32,7 +32,7 @@ from textual.widgets import (
 
 from mtl_tui.agent.loop import Decision
 from mtl_tui.memory.rank import Hit, relevance_parts, relevance_text
-from mtl_tui.memory.retrieve import LeftOut
+from mtl_tui.memory.retrieve import LeftOut, held_back_sections
 from mtl_tui.records import Memory
 from mtl_tui.selection import SelectionCount
 from mtl_tui.text import plural
@@ -229,13 +229,12 @@ class InsightItem(BodyItem):
 
 
 class FloorMark(ListItem):
-    """Where retrieval cut, between the hits and those held back (`b`); the list's cursor
-    skips it."""
+    """A heading over a group of memories that are not in the prompt (`b`), with the
+    group's reason (retrieve.held_back_sections); the list's cursor skips it."""
 
-    def __init__(self, cut: float | None) -> None:
+    def __init__(self, heading: str) -> None:
         super().__init__(disabled=True)
-        at = f": relevance < {cut:.2f}" if cut is not None else ""
-        self.text = f"── held back{at} ──"
+        self.text = f"── {heading} ──"
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.text, style="bold"))
@@ -327,14 +326,15 @@ class InsightsPanel(Vertical):
             listing.append(item)
         below_shown = self.show_below and bool(self.below or self.left_out)
         if below_shown:
-            extra = [(o.hit, f"{o.reason}: {o.detail}") for o in self.left_out]
-            extra += [(hit, None) for hit in self.below]
-            listing.append(FloorMark(cut))
-            for offset, (hit, why) in enumerate(extra):
-                item = InsightItem(hit, len(hits) + offset, below_floor=True, left_out=why)
-                item.accepted = taken.get(hit.memory.id, False)
-                item.over_budget = self._over(item)
-                listing.append(item)
+            offset = len(hits)
+            for heading, rows in held_back_sections(self.left_out, self.below, cut):
+                listing.append(FloorMark(heading))
+                for hit, why in rows:
+                    item = InsightItem(hit, offset, below_floor=True, left_out=why)
+                    item.accepted = taken.get(hit.memory.id, False)
+                    item.over_budget = self._over(item)
+                    listing.append(item)
+                    offset += 1
         if hits or below_shown:
             listing.index = 0 if hits else 1
         self.note = note
