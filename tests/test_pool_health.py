@@ -474,7 +474,10 @@ def test_project_only_repository_sees_only_its_own_and_keeps_what_it_learns(
     cfg = load_settings({"model": MODEL, "api_base": fake_openai.base_url})
     cfg.memory.floor = -1.0
     global_lesson = {**PROJECT_LESSON, "scope": "global", "title": "Commit small changes often"}
-    fake_openai.plans = [reply(DONE), reply(insights_reply(global_lesson))]
+    # the repository's own project memory is a neighbour of the new lesson (another
+    # repository's would not be), so distillation asks for an operation: add it
+    add = json.dumps({"operations": [{"op": "add", "lesson": "C1"}]})
+    fake_openai.plans = [reply(DONE), reply(insights_reply(global_lesson)), reply(add)]
     monkeypatch.setenv("OPENAI_API_KEY", "")
     session = Session(cfg, alpha, store=store, yes=True)
     hits = session.retrieve("commit after running the checks", k=5)
@@ -484,6 +487,9 @@ def test_project_only_repository_sees_only_its_own_and_keeps_what_it_learns(
     kept = store.get(summary.learned[0])
     assert kept.scope == "project" and kept.repo_key == key  # the model said global
     assert store.get(mine).last_helpful_at is not None
+    edit_prompt = fake_openai.system_prompts()[-1]  # the neighbours the model was shown
+    assert "Run make check in this repository" in edit_prompt
+    assert "Run the whole test suite" not in edit_prompt
 
 
 # -- the TUI: rescope in the review and the browser, health in the browser --------------------
