@@ -60,6 +60,7 @@ from mtl_tui.memory.trust import trusted
 from mtl_tui.records import Memory
 
 LEX_WEIGHT = 0.3
+CLAUSE_WEIGHT = 0.5
 LEX_SCALE = 10.0
 RELATIVE_CUT = 0.10
 VOTE_WEIGHT = 0.06
@@ -153,6 +154,14 @@ def relevance_cut(ranked: list[Hit], floor: float | None) -> float | None:
         return None
     best = max((hit.relevance or 0.0 for hit in ranked), default=0.0)
     return max(floor, best - RELATIVE_CUT)
+
+
+def blend(whole: float, best_clause: float | None) -> float:
+    """A memory's similarity to a query: the whole query's cosine, averaged with the best
+    of it and the query's clauses' cosines (None: the query is one clause)."""
+    if best_clause is None:
+        return whole
+    return (1.0 - CLAUSE_WEIGHT) * whole + CLAUSE_WEIGHT * max(whole, best_clause)
 
 
 def relevance(similarity: float, bm25: float = 0.0) -> float:
