@@ -41,7 +41,7 @@ import numpy as np
 
 from mtl_tui.config import DEFAULT_FLOOR
 from mtl_tui.memory import packs
-from mtl_tui.memory.embed import SentenceTransformerEmbedder
+from mtl_tui.memory.embed import DefaultModelEmbedder, SentenceTransformerEmbedder
 from mtl_tui.memory.rank import CLAUSE_WEIGHT, LEX_SCALE, LEX_WEIGHT, RELATIVE_CUT
 from mtl_tui.memory.retrieve import retrieve, task_query
 from mtl_tui.memory.segments import query_segments
@@ -265,6 +265,33 @@ def product_lists(
     return found
 
 
+def query_cost(tasks: list[Task]) -> str:
+    """Per query, the product's embedder (ONNX when prepared): CPU and wall milliseconds
+    to encode the whole query alone, then with its clauses (segments.py)."""
+    embedder = DefaultModelEmbedder()
+    embedder.load()
+    queries = [task_query(t.text, [t.language]) for t in tasks]
+    embedder.embed(queries[:2])  # warm up
+    spent: dict[str, tuple[float, float]] = {}
+    for label in ("whole", "clauses"):
+        cpu, wall = time.process_time(), time.perf_counter()
+        for query in queries:
+            embedder.embed([query])
+            clauses = query_segments(query) if label == "clauses" else []
+            if clauses:  # as store.search_ranked does: apart from the whole query
+                embedder.embed(clauses)
+        spent[label] = (time.process_time() - cpu, time.perf_counter() - wall)
+    n = len(queries)
+    sizes = [len(query_segments(q)) for q in queries]
+    return (
+        f"per query ({n} tasks, {embedder.backend}): whole query alone "
+        f"{spent['whole'][0] / n * 1000:.1f} ms CPU / {spent['whole'][1] / n * 1000:.1f} ms wall; "
+        f"with its clauses (mean {sum(sizes) / n:.1f}, max {max(sizes)}) "
+        f"{spent['clauses'][0] / n * 1000:.1f} ms CPU / "
+        f"{spent['clauses'][1] / n * 1000:.1f} ms wall"
+    )
+
+
 def product_check(tasks: list[Task], titles: list[list[str]]) -> Result:
     """Scores the product's lists (`titles`, one per task) with the same metrics."""
     every = sorted({t for ts in titles for t in ts} | {r for t in tasks for r in t.relevant})
@@ -405,6 +432,7 @@ def main() -> None:
     if args.file is None and args.split == "all":
         cross_validation(tasks, s)
         ablations(tasks, s)
+    print(f"\n{query_cost(tasks)}")
     print(f"\nCPU {time.process_time() - started:.1f} s")
 
 

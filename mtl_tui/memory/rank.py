@@ -7,7 +7,14 @@
 
 - `similarity` is the cosine similarity of the query and the memory's embedded text
   (1 - the vec0 cosine distance). It dominates: relevant memories score ~0.4-0.8 with
-  all-MiniLM-L6-v2, unrelated ones ~0.0-0.2.
+  all-MiniLM-L6-v2, unrelated ones ~0.0-0.2. A query of several clauses (segments.py)
+  has each clause embedded too, and blend() averages the whole query's cosine with the
+  best of it and the clauses' (CLAUSE_WEIGHT 0.5): one MiniLM vector of a long task blurs
+  the clause that names the lesson. On the four task sets of tests/data/retrieval (all
+  seen; 198 tasks) it moved hit@1 0.85 -> 0.87 and hit@3 0.95 alike with no floor, and
+  0.82 -> 0.85 / 0.86 -> 0.88 at the floor, with emptiness unchanged (34 of 44); every
+  set gained or held. A weight of 1.0 (the best clause alone) raises clause noise: 4
+  fewer empty tasks; 0.3 and 0.7 gain less. The floor and fusion weight were kept.
 - `bm25` is the SQLite FTS5 BM25 score of the query's words in the memory's retrieval
   text (0 when none match). Words such as an error message's ("bad interpreter",
   "undefined reference") pin a lesson down where the small embedding model blurs them;

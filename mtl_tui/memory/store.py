@@ -811,9 +811,13 @@ class MemoryStore:
         """Every candidate fetched for the best `k`, ranked, unfiltered by any floor."""
         if k <= 0 or not self._has_index():
             return []
+        embed = self._embedder().embed
+        vector = embed([query])[0]
+        # Apart from the whole query: one batch pads every text to its longest, and the
+        # clauses are short (tests/bench_retrieval.py prints the cost per query).
         segments = query_segments(query)
-        vectors = self._embedder().embed([query, *segments])
-        return self.search_vector_ranked(vectors[0], k, kind, language, query, view, vectors[1:])
+        clauses = embed(segments) if segments else None
+        return self.search_vector_ranked(vector, k, kind, language, query, view, clauses)
 
     def neighbours(
         self, memories: Sequence[Memory], k: int, least: float, view: View
