@@ -469,9 +469,12 @@ def cross_validation(tasks: list[Task], s: Scores) -> None:
         f"sets' nothing-relevant tasks empty; cut {RELATIVE_CUT:.2f}"
     )
     print(HEADER)
-    for label, options in (
-        (f"the fusion weight fixed at {LEX_WEIGHT}", [LEX_WEIGHT]),
-        ("the fusion weight chosen too, 0.1-0.5", list(weights)),
+    clause_weights = (0.0, 0.3, 0.5, 0.7, 1.0)
+    by_clause = {w: fuse(s.blended(w), s.bm) for w in clause_weights}
+    for label, options, matrices in (
+        (f"the fusion weight fixed at {LEX_WEIGHT}", [LEX_WEIGHT], fused),
+        ("the fusion weight chosen too, 0.1-0.5", list(weights), fused),
+        ("the clause weight (as w) chosen instead, 0-1", list(clause_weights), by_clause),
     ):
         print(f"  {label}:")
         pooled: list[tuple[Result, int]] = []
@@ -480,14 +483,14 @@ def cross_validation(tasks: list[Task], s: Scores) -> None:
             chosen = [tasks[i] for i in choose]
             best: tuple[float, float, float] | None = None
             for w in options:
-                floor = choose_floor(chosen, titles, fused[w][choose])
-                r = evaluate(chosen, titles, fused[w][choose], fused[w][choose], floor,
+                floor = choose_floor(chosen, titles, matrices[w][choose])
+                r = evaluate(chosen, titles, matrices[w][choose], matrices[w][choose], floor,
                              RELATIVE_CUT)  # fmt: skip
                 if best is None or r.hit1 + r.hit3 > best[0] + 1e-9:
                     best = (r.hit1 + r.hit3, w, floor)
             assert best is not None
             _, w, floor = best
-            rel = fused[w][idx[held]]
+            rel = matrices[w][idx[held]]
             out = evaluate([tasks[i] for i in idx[held]], titles, rel, rel, floor, RELATIVE_CUT)
             pooled.append((out, out.with_relevant))
             print(row(f"    {held} (w {w}, floor {floor:.3f})", out))

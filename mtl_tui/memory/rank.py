@@ -11,10 +11,11 @@
   has each clause embedded too, and blend() averages the whole query's cosine with the
   best of it and the clauses' (CLAUSE_WEIGHT 0.5): one MiniLM vector of a long task blurs
   the clause that names the lesson. On the four task sets of tests/data/retrieval (all
-  seen; 198 tasks) it moved hit@1 0.85 -> 0.87 and hit@3 0.95 alike with no floor, and
-  0.82 -> 0.85 / 0.86 -> 0.88 at the floor, with emptiness unchanged (34 of 44); every
-  set gained or held. A weight of 1.0 (the best clause alone) raises clause noise: 4
-  fewer empty tasks; 0.3 and 0.7 gain less. The floor and fusion weight were kept.
+  seen; 198 tasks) it moved hit@1 0.86 -> 0.88 and hit@3 0.90 -> 0.92 at the floor,
+  emptiness unchanged (34 of 44; before the six rewordings of round 4, 0.82 -> 0.85 and
+  0.86 -> 0.88); every set gained or held. Weights 0.7 and 1.0 (the best clause alone)
+  let clause noise through: 2 and 3 fewer empty tasks; 0.3 gains less. Leave one set
+  out, choosing the weight on three sets, picks 0.5 (tests/bench_retrieval.py).
 - `bm25` is the SQLite FTS5 BM25 score of the query's words in the memory's retrieval
   text (0 when none match). Words such as an error message's ("bad interpreter",
   "undefined reference") pin a lesson down where the small embedding model blurs them;
