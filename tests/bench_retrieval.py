@@ -1,12 +1,14 @@
 """Benchmark retrieval quality on real task statements (tests/data/retrieval).
 
-    python tests/bench_retrieval.py [--split tune|report|blind|all] [--misses]
+    python tests/bench_retrieval.py [--split tune|report|blind|blind2|all] [--misses]
     python tests/bench_retrieval.py --file PATH [--misses]
 
-Three sets of tasks: 'tune' and 'report' (tasks.json) and 'blind' (blind.json, labelled and
-committed before any retrieval ran on it). All three have been seen: the shipped fusion
-weight and floor were chosen on them together, by leave-one-set-out (printed below), and
-a fresh set is needed to report on. `--file PATH` reads any set in the same format
+Four sets of tasks: 'tune' and 'report' (tasks.json), 'blind' and 'blind2' (blind.json,
+blind2.json, each labelled and committed before any retrieval ran on it). All four have
+been seen: the shipped fusion weight, clause weight and floor were chosen on them, with
+leave-one-set-out (printed below), and a fresh set is needed to report on. Also printed:
+the cost per query of embedding the query's clauses with the product's embedder.
+`--file PATH` reads any set in the same format
 (`{"tasks": [{"id", "task", "language", "relevant": [titles]}]}`, labels naming insights
 of the eval pool) and reports all its tasks as one split, with the shipped defaults and
 nothing chosen on it.
