@@ -19,10 +19,12 @@ from mtl_tui.memory.rank import (
     HIDE_AT,
     Evidence,
     Hit,
+    blend,
     decay,
     rank,
     split_at_floor,
 )
+from mtl_tui.memory.segments import query_segments
 from mtl_tui.records import (
     EMBEDDING_SCHEME,
     KINDS,
@@ -809,8 +811,13 @@ class MemoryStore:
         """Every candidate fetched for the best `k`, ranked, unfiltered by any floor."""
         if k <= 0 or not self._has_index():
             return []
-        vector = self._embedder().embed([query])[0]
-        return self.search_vector_ranked(vector, k, kind, language, query, view)
+        embed = self._embedder().embed
+        vector = embed([query])[0]
+        # Apart from the whole query: one batch pads every text to its longest, and the
+        # clauses are short (tests/bench_retrieval.py prints the cost per query).
+        segments = query_segments(query)
+        clauses = embed(segments) if segments else None
+        return self.search_vector_ranked(vector, k, kind, language, query, view, clauses)
 
     def neighbours(
         self, memories: Sequence[Memory], k: int, least: float, view: View
@@ -882,10 +889,13 @@ class MemoryStore:
         language: str | None = None,
         query: str | None = None,
         view: View | None = None,
+        segments: Any = None,
     ) -> list[Hit]:
         """Every candidate fetched for the best `k`, ranked (retrieve.py applies the
         floor after leaving out superseded memories and settling conflicts). `view` says
-        which scopes are visible and how evidence decays (default: View())."""
+        which scopes are visible and how evidence decays (default: View()); `segments`,
+        the vectors of the query's clauses (segments.py), fetch candidates too and blend
+        into each one's similarity (rank.blend)."""
         view = view or View()
         if k <= 0 or not self._has_index():
             return []
@@ -908,14 +918,22 @@ class MemoryStore:
             sql += f" AND memory_id IN {view.visible_ids_sql()}"
             params.append(view.repo_key)
         found = dict(self.db.execute(sql, params).fetchall())
+        clauses = [] if segments is None else list(segments)
+        for clause in clauses:  # a memory close to one clause only is a candidate too
+            params[0] = _to_blob(clause)
+            found.update({mid: dist for mid, dist in self.db.execute(sql, params).fetchall()
+                          if mid not in found})  # fmt: skip
         lexical = self._lexical(query, candidates, list(found)) if query else {}
         extra = [mid for mid in lexical if mid not in found]
-        if extra:  # matched by words only: their similarity from the stored vectors
+        if extra or clauses:  # the stored vectors give the rest of the similarities
             import numpy as np
 
             query_vector = np.asarray(vector, dtype=np.float32)
-            for mid, stored in self.vectors(extra).items():
-                found[mid] = 1.0 - float(stored @ query_vector)
+            clause_matrix = np.asarray(clauses, dtype=np.float32) if clauses else None
+            for mid, stored in self.vectors([*found, *extra]).items():
+                whole = float(stored @ query_vector)
+                best = None if clause_matrix is None else float((clause_matrix @ stored).max())
+                found[mid] = 1.0 - blend(whole, best)
         memories = self._get_many(list(found))
         pairs = [
             (memories[mid], dist)
