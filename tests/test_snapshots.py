@@ -109,7 +109,7 @@ def test_below_floor(snap_compare, git_repo: Path, pool: list[int], tmp_path: Pa
         assert isinstance(app.screen, MemoryDetail)
         first_below, why = found.below[0], app.screen.why
         assert why.startswith(f"relevance {first_below.relevance:.2f} = meaning ")
-        assert f"{first_below.similarity:.2f} (cosine similarity)" in why
+        assert f"{first_below.similarity:.2f} (cosine similarity to the task and its closest" in why
         assert f"held back under {found.cut:.2f} (the floor 0.44, or 0.10 under the best)" in why
         assert why.endswith("so it is not in the prompt unless you accept it")
         await pilot.press("escape", "b")  # b again hides them

@@ -147,7 +147,8 @@ def relevance_parts(hit: Hit, cut: float | None = None, floor: float | None = No
     """The relevance taken apart, for a user asking why a memory came (or did not)."""
     value = float(hit.relevance or 0.0)
     text = (
-        f"relevance {value:.2f} = meaning {hit.similarity:.2f} (cosine similarity) "
+        f"relevance {value:.2f} = meaning {hit.similarity:.2f} (cosine similarity to the task "
+        "and its closest clause) "
         f"+ {value - hit.similarity:.2f} for words shared with the task"
     )
     if cut is not None:
