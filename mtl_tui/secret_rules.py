@@ -133,12 +133,15 @@ BEARER = re.compile(r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9\-._~+/]{16,}=*)")
 BASIC = re.compile(r"(?i)\bbasic\s+(?P<s>[A-Za-z0-9+/]{8,}={0,2})")
 
 # Credentials in URLs: scheme://user:password@host, scheme://:password@host,
-# scheme://longtoken@host (Sentry DSNs, git over https with a token). A password may hold a
-# raw `@` (`redis://:p@ss@cache`): the userinfo runs to the LAST `@` before the authority
-# ends (at `/`, `?`, `#` or a blank, RFC 3986 3.2).
+# scheme://longtoken@host (Sentry DSNs, git over https with a token). The user name or the
+# password may hold a raw `@`, `?` or `#` (`redis://:p@ss@cache`, `pg://app:Xy7?q#z@db`): the
+# userinfo runs to the LAST `@` before a `/` or a blank. Only a host followed by its query is
+# not userinfo (`http://host?to=a@b.com`, `http://localhost:8080?email=a@b.com`).
+_URL_CHARS = r"[^\s/\"'<>]"
+_HOST_THEN_QUERY = r"(?![^\s/?#:@\"'<>]*(?::\d+)?[?#][^\s/@\"'<>]*=)"
 URL_CREDENTIALS = re.compile(
-    r"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,30}://"
-    r"(?P<s>[^\s/?#:@\"'<>]*:[^\s/?#\"'<>]+|[^\s/?#:@\"'<>]{16,})@"
+    rf"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{{0,30}}://{_HOST_THEN_QUERY}"
+    rf"(?P<s>{_URL_CHARS}*:{_URL_CHARS}+|[^\s/?#:@\"'<>]{{16,}})@"
 )
 
 _ARG = r"""(?:"[^"\n]*"|'[^'\n]*'|[^\s"';|&]+)"""

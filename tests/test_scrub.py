@@ -178,6 +178,28 @@ def test_credentials_in_blocks_urls_and_flags(text: str) -> None:
             "AbCdEf0123456789",
             "push https://[REDACTED]@github.com/o/r?notify=ops@example.com",
         ),
+        # a raw `?` or `#` in the password does not end the userinfo when an `@` follows
+        (
+            "postgres://app:Xy7?qP2z9@db.internal:5432/app",
+            "qP2z9",
+            "postgres://[REDACTED]@db.internal:5432/app",
+        ),
+        (
+            'REDIS_URL="redis://:Kq8?vN3#xZ@cache:6379/0"',
+            "vN3",
+            'REDIS_URL="redis://[REDACTED]@cache:6379/0"',
+        ),
+        # a raw `@` in the user name
+        (
+            "smtp://alerts@corp.com:Xy7qP2z9Lm@smtp.corp.com:587",
+            "Xy7qP2z9Lm",
+            "smtp://[REDACTED]@smtp.corp.com:587",
+        ),
+        (
+            "https://jane.doe@corp.com:Xy7qP2z9Lm@git.corp.com/team/repo.git",
+            "Xy7qP2z9Lm",
+            "https://[REDACTED]@git.corp.com/team/repo.git",
+        ),
     ],
 )
 def test_credentials_in_a_url_keep_its_shape(text: str, secret: str, kept: str) -> None:
@@ -186,6 +208,23 @@ def test_credentials_in_a_url_keep_its_shape(text: str, secret: str, kept: str) 
     cleaned = scrub(text)
     assert secret not in cleaned
     assert cleaned == kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://localhost:8080?email=a@b.com",
+        "http://example.com?to=a@b.com",
+        "http://example.com#x@y",
+        "https://registry.npmjs.org/@scope/pkg",
+        "https://unpkg.com/@babel/core@7.24.0",
+        "https://medium.com/@author",
+        "https://www.google.com/maps/@48.85,2.35,15z",
+        "ssh://git@github.com:22/o/r.git",
+    ],
+)
+def test_a_host_with_a_query_or_a_path_holding_an_at_is_not_userinfo(text: str) -> None:
+    assert scrub(text) == text
 
 
 def test_api_routes_keep_their_directories_but_home_paths_do_not() -> None:
