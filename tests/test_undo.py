@@ -380,8 +380,8 @@ def test_the_cache_limit_is_one_budget_for_all_caches_of_a_snapshot(
     root = tmp_path / "r"
     root.mkdir()
     make = "".join(
-        f"mkdir -p p{i}/__pycache__ && head -c 15000 /dev/urandom > p{i}/__pycache__/a.pyc"
-        f" && head -c 15000 /dev/urandom > p{i}/__pycache__/b.pyc\n"
+        f"mkdir -p p{i}/__pycache__ && yes cached | head -c 15000 > p{i}/__pycache__/a.pyc"
+        f" && yes cached | head -c 15000 > p{i}/__pycache__/b.pyc\n"
         for i in range(5)
     )
     sh(root, BASE + make)
