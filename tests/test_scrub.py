@@ -684,3 +684,34 @@ def test_a_text_too_big_to_scan_in_bounded_time_is_refused() -> None:
         scrub("a" * (MAX_SCAN + 1))
     with pytest.raises(ScrubError):
         scrub_value({"output": "b" * (MAX_SCAN + 1)})
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("password for the admin account is Winter2024!", "password for the admin account is "),
+        ("user admin password Hunter2!?", "user admin password "),
+    ],
+)
+def test_a_prose_password_takes_its_trailing_marks(text: str, kept: str) -> None:
+    """Review 6 #8: `Winter2024!` left its `!` behind (it may be the password's own)."""
+    assert scrub(text) == kept + REDACTED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Credentials: admin/users",
+        "See credentials: admin/README.md for the setup",
+        "creds: root/home",
+        "password for the admin account is required.",
+    ],
+)
+def test_a_path_after_a_creds_word_is_not_a_password(text: str) -> None:
+    """Review 6: `Credentials: admin/users` became `[REDACTED]]` (the slash rule, then a
+    second pass over `admin/[REDACTED`)."""
+    assert scrub(text) == text
+
+
+def test_a_second_pass_never_leaves_part_of_a_marker() -> None:
+    assert scrub("Credentials: admin/hunter2") == f"Credentials: {REDACTED}"
