@@ -499,6 +499,9 @@ def test_a_cache_holding_a_secret_is_never_copied_and_undo_says_why(tmp_path: Pa
     assert sh(root, f"git --git-dir {mirror} for-each-ref refs/mtl") != ""  # as documented
     helped = " ".join(_mtl(root, "undo", "--help").stdout.split())
     assert "`git push --mirror` sends every ref, these too" in helped
+    assert "`git bundle create x.bundle --all`" in helped  # review 6 #10: as a bundle does
+    sh(root, f"git bundle create -q {tmp_path / 'all.bundle'} --all")
+    assert "refs/mtl/runs/" in sh(root, f"git bundle list-heads {tmp_path / 'all.bundle'}")
     assert objects_holding(mirror, TOKEN) == []
 
     # clean files' digests are kept for the next snapshot, but a file rewritten with a
