@@ -20,18 +20,23 @@ import marshal
 import re
 import types
 from collections.abc import Iterator
+from functools import cache
 from typing import NamedTuple
-
-from mtl_tui import secret_rules
 
 PYC_HEADER = 16  # magic, flags, then mtime and size or a source hash (PEP 552)
 _STORES = {"STORE_NAME", "STORE_GLOBAL", "STORE_FAST", "STORE_ATTR", "STORE_DEREF"}
 _OBJECT_LOADS = {"LOAD_FAST", "LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF"}
 _KEYS_FROM_LAST_CONST = {"BUILD_CONST_KEY_MAP", "CALL_KW"}
 _NAME_LIKE = re.compile(r"[A-Za-z_]\w{0,80}")
+
+
 # only names that may hold a secret make assignment lines (`__qualname__ = 'SomeA2AConfig'`
 # would set off the entropy rules for nothing)
-_SECRET_NAME = re.compile(rf"(?i){secret_rules.SECRET_KEY_WORDS}")
+@cache
+def _secret_name() -> re.Pattern[str]:
+    from mtl_tui import secret_rules  # the scrubber's rules load when a cache is scanned
+
+    return re.compile(rf"(?i){secret_rules.SECRET_KEY_WORDS}")
 
 
 class CacheText(NamedTuple):
@@ -94,7 +99,7 @@ def _code_lines(code: types.CodeType, strings: list[str]) -> Iterator[str]:
                 if isinstance(a, str)
                 and isinstance(b, str)
                 and _NAME_LIKE.fullmatch(a)
-                and _SECRET_NAME.search(a)
+                and _secret_name().search(a)
             )
         held = run if ins.opname in _OBJECT_LOADS else []
         run = []
@@ -104,7 +109,7 @@ def _pairs(keys: tuple[object, ...], values: list[object]) -> Iterator[str]:
     if len(values) != len(keys):
         return
     for key, value in zip(keys, values, strict=True):
-        if isinstance(key, str) and isinstance(value, (str, bytes)) and _SECRET_NAME.search(key):
+        if isinstance(key, str) and isinstance(value, (str, bytes)) and _secret_name().search(key):
             yield f"{key} = {_text(value)!r}"
 
 
