@@ -59,6 +59,7 @@ _TRIGGERS = (
     "user", "log in", "log-in", "sign in", "sign-in", "signed in", "account",  # prose pairs
     "kennwort", "contrase", "senha", "wachtwoord", "hasło", "haslo", "zugangsdaten",
     "nutzer", "utilisateur", "identifiant", "usuario", "usuário",  # other languages
+    "пароль", "密码", "密碼", "パスワード", "heslo", "lösenord", "şifre", "sifre",
 )  # fmt: skip
 _LONG_WORD = 16
 

@@ -60,9 +60,11 @@ def prefix_pattern() -> str:
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 # "password" in other languages people write tickets and chats in (detect-secrets' keyword
-# rule lists contraseña; German, French, Portuguese, Dutch and Polish forms added).
+# rule lists contraseña; German, French, Portuguese, Dutch, Polish, Russian, Chinese,
+# Japanese, Czech, Swedish and Turkish forms added; Italian says "password").
 INTL_PASSWORD = (
-    r"passwort|kennwort|mot[ _-]de[ _-]passe|contrase(?:ñ|n)a|senha|wachtwoord|has(?:ł|l)o"
+    r"passwort|kennwort|mot[ _-]de[ _-]passe|contrase(?:ñ|n)a|senha|wachtwoord|has(?:ł|l)o|"
+    r"пароль|密码|密碼|パスワード|heslo|lösenord|(?<![a-z])(?:ş|s)ifre"
 )
 # Keys whose values are secrets (matched case-insensitively inside a longer key name).
 SECRET_KEY_WORDS = (
@@ -94,7 +96,7 @@ _KEY = rf"(?<![\w.\-$])(?P<key>(?:[A-Za-z_@$][\w.\-]*?)?(?:{SECRET_KEY_WORDS})[\
 _VALUE = r"(?P<q>[\"'`]?)(?P<s>(?<=[\"'`])[^\"'`\n]+|(?<![\"'`])[^\s\"'`,;)}\]<>]+)"
 # key = value, key: value, "key": "value", KEY=value, key => value, key := value
 ASSIGNMENT = re.compile(
-    rf"(?i){_KEY}[\"'`]?\]?(?:\s*(?:=>|:=|\?=|=|:)\s*|\s+(?:to|is|of|ist|lautet|est|es|é)\s+)"
+    rf"(?i){_KEY}[\"'`]?\]?(?:\s*(?:=>|:=|\?=|=|:|：)\s*|\s+(?:to|is|of|ist|lautet|est|es|é|è)\s+)"
     rf"{_VALUE}"
 )
 
@@ -303,7 +305,8 @@ PAIR_WORDS = ("user", "login", "log in", "log-in", "sign in", "sign-in", "signed
               "usuário")  # fmt: skip
 # Any of these in a text: the password-word rules run (QUOTED_PASSWORD and the others).
 PASSWORD_WORDS = ("pass", "pwd", "kennwort", "contrase", "senha", "wachtwoord", "hasło",
-                  "haslo", "cred", "zugangsdaten", "identifiants")  # fmt: skip
+                  "haslo", "cred", "zugangsdaten", "identifiants", "пароль", "密码", "密碼",
+                  "パスワード", "heslo", "lösenord", "şifre", "sifre")  # fmt: skip
 # Go's MySQL driver DSN: user:password@tcp(host:port)/db
 GO_DSN = re.compile(r"(?<![\w/:@.\-])[\w.\-]+:(?P<s>[^\s@/:\"']{4,})@(?:tcp|unix|udp)\(")
 

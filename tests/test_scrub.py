@@ -715,3 +715,20 @@ def test_a_path_after_a_creds_word_is_not_a_password(text: str) -> None:
 
 def test_a_second_pass_never_leaves_part_of_a_marker() -> None:
     assert scrub("Credentials: admin/hunter2") == f"Credentials: {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("la password è Estate2024!", "Estate2024"),  # Italian
+        ("пароль: Zima2024!", "Zima2024"),  # Russian
+        ("密码：Mima2024!", "Mima2024"),  # Chinese, a full-width colon
+        ("パスワード: Pasu2024!", "Pasu2024"),  # Japanese
+        ("heslo: Leto2024!", "Leto2024"),  # Czech
+        ("lösenord: Sommar2024!", "Sommar2024"),  # Swedish
+        ("Şifre: Yaz2024!x", "Yaz2024"),  # Turkish
+    ],
+)
+def test_password_words_of_more_languages(text: str, secret: str) -> None:
+    """Review 6 #7; their ordinary sentences stay (tests/data/secrets/benign-report.txt)."""
+    assert secret not in scrub(text)
