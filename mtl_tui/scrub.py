@@ -283,7 +283,7 @@ def _directory_word(value: str) -> bool:
     """After `user/`: a file name, a plural noun or a usual directory, not a password."""
     word = value.lower()
     plural = value.isalpha() and value.islower() and len(value) >= 4 and word.endswith("s")
-    named = bool(re.fullmatch(r"[A-Za-z][\w\-]*\.[a-z]{1,5}", value))  # README.md
+    named = bool(re.fullmatch(r"[A-Za-z][\w\-]*\.[a-z]{1,5}|[A-Z]{3,}", value))  # README.md
     return plural or named or word in _DIRECTORY_WORDS or _path_like(value)
 
 

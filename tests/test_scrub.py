@@ -703,6 +703,7 @@ def test_a_prose_password_takes_its_trailing_marks(text: str, kept: str) -> None
     [
         "Credentials: admin/users",
         "See credentials: admin/README.md for the setup",
+        "See credentials: admin/README for the rotation policy.",
         "creds: root/home",
         "password for the admin account is required.",
     ],
