@@ -269,7 +269,7 @@ CREDS_SLASH = re.compile(
 _PAIR_USER = (
     r"(?:user(?:[\s_-]?name)?|login|log[\s-]?in\s+as|sign(?:ed)?[\s-]?in\s+as|account"
     r"|benutzer(?:name)?|nutzer(?:name)?|utilisateur|identifiant|usuario|usuário"
-    r"|creds?\b[^\n/:]{0,40}?\b(?:are|is))"
+    r"|creds?\b[^\n/:]{0,40}?\b(?:are|is)|(?:creds?|credentials)(?=[^\S\n]*[:=]))"
 )
 # The password may start the next line ("user admin\npassword hunter2").
 PROSE_PAIR = re.compile(

@@ -733,3 +733,9 @@ def test_a_second_pass_never_leaves_part_of_a_marker() -> None:
 def test_password_words_of_more_languages(text: str, secret: str) -> None:
     """Review 6 #7; their ordinary sentences stay (tests/data/secrets/benign-report.txt)."""
     assert secret not in scrub(text)
+
+
+def test_creds_with_blanks_around_the_slash() -> None:
+    """Review 6, an older miss: `creds: admin / hunter2x`; `credentials: read / write` stays."""
+    assert scrub("creds: admin / hunter2x") == f"creds: admin / {REDACTED}"
+    assert scrub("credentials: read / write") == "credentials: read / write"
