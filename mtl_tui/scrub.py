@@ -59,6 +59,7 @@ _TRIGGERS = (
     "user", "log in", "log-in", "sign in", "sign-in", "signed in", "account",  # prose pairs
     "kennwort", "contrase", "senha", "wachtwoord", "hasło", "haslo", "zugangsdaten",
     "nutzer", "utilisateur", "identifiant", "usuario", "usuário",  # other languages
+    "пароль", "密码", "密碼", "パスワード", "heslo", "lösenord", "şifre", "sifre",
 )  # fmt: skip
 _LONG_WORD = 16
 
@@ -265,6 +266,27 @@ def _quoted_password(match: re.Match[str]) -> bool:
     return all(_picked_password(word) for word in value.split())
 
 
+_TRAILING_MARKS = re.compile(r"[.!?]+(?=\s|$)")
+
+
+def _with_trailing_marks(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """A prose password's `!`/`?`/`.` at the end of the sentence go with it: they may be its
+    last characters (`Winter2024!`); judged without them, so "hunter." is not "picked"."""
+    mark = _TRAILING_MARKS.match(text, span[1])
+    return (span[0], mark.end()) if mark else span
+
+
+_DIRECTORY_WORDS = {"home", "etc", "var", "usr", "bin", "tmp", "opt", "src", "lib", "srv", "root"}
+
+
+def _directory_word(value: str) -> bool:
+    """After `user/`: a file name, a plural noun or a usual directory, not a password."""
+    word = value.lower()
+    plural = value.isalpha() and value.islower() and len(value) >= 4 and word.endswith("s")
+    named = bool(re.fullmatch(r"[A-Za-z][\w\-]*\.[a-z]{1,5}|[A-Z]{3,}", value))  # README.md
+    return plural or named or word in _DIRECTORY_WORDS or _path_like(value)
+
+
 def _password_word_spans(text: str) -> Iterable[tuple[int, int]]:
     """Prose around a password word (F5 of the round 4 review): a quoted value, the value
     before "for user Y", after "password for user Y is", and `creds: user/password`."""
@@ -274,9 +296,11 @@ def _password_word_spans(text: str) -> Iterable[tuple[int, int]]:
     for pattern in (rules.REVERSED_PAIR, rules.PASSWORD_FOR_USER):
         for match in pattern.finditer(text):
             if _picked_password(match.group("s")):
-                yield match.span("s")
+                yield _with_trailing_marks(text, match.span("s"))
     for match in rules.CREDS_SLASH.finditer(text):
         value, user = match.group("s"), match.group("user")
+        if _directory_word(value):
+            continue  # `Credentials: admin/users`, `creds: root/home`: a path, not a pair
         if _picked_password(value) or (
             user.lower() in rules.ACCOUNT_NAMES
             and value.lower() not in rules.NOT_SECRET_VALUES
@@ -310,7 +334,7 @@ def _cli_spans(text: str) -> Iterable[tuple[int, int]]:
     if any(word in lowered for word in rules.PAIR_WORDS):
         for match in rules.PROSE_PAIR.finditer(text):
             if _picked_password(match.group("s")) and _credential_pair(match):
-                yield match.span("s")
+                yield _with_trailing_marks(text, match.span("s"))
     if any(word in lowered for word in rules.PASSWORD_WORDS):
         yield from _password_word_spans(text)
     for match in rules.USER_FLAG.finditer(text):
@@ -513,6 +537,8 @@ def secret_spans(text: str, reading: views.Reading | None = None) -> list[tuple[
 def _redact(text: str, spans: list[tuple[int, int]]) -> str:
     out, last = [], 0
     for start, end in spans:
+        if text.startswith(REDACTED[-1], end) and text[start:end].endswith(REDACTED[:-1]):
+            end += 1  # `admin/[REDACTED` then `]`: the marker goes whole, no stray `]`
         piece = text[start:end]
         if piece.strip("\"'").startswith(REDACTED[:-1]) or piece in REDACTED:
             continue  # already redacted (an earlier pass)

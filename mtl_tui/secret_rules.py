@@ -60,9 +60,11 @@ def prefix_pattern() -> str:
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 # "password" in other languages people write tickets and chats in (detect-secrets' keyword
-# rule lists contraseña; German, French, Portuguese, Dutch and Polish forms added).
+# rule lists contraseña; German, French, Portuguese, Dutch, Polish, Russian, Chinese,
+# Japanese, Czech, Swedish and Turkish forms added; Italian says "password").
 INTL_PASSWORD = (
-    r"passwort|kennwort|mot[ _-]de[ _-]passe|contrase(?:ñ|n)a|senha|wachtwoord|has(?:ł|l)o"
+    r"passwort|kennwort|mot[ _-]de[ _-]passe|contrase(?:ñ|n)a|senha|wachtwoord|has(?:ł|l)o|"
+    r"пароль|密码|密碼|パスワード|heslo|lösenord|(?<![a-z])(?:ş|s)ifre"
 )
 # Keys whose values are secrets (matched case-insensitively inside a longer key name).
 SECRET_KEY_WORDS = (
@@ -94,7 +96,7 @@ _KEY = rf"(?<![\w.\-$])(?P<key>(?:[A-Za-z_@$][\w.\-]*?)?(?:{SECRET_KEY_WORDS})[\
 _VALUE = r"(?P<q>[\"'`]?)(?P<s>(?<=[\"'`])[^\"'`\n]+|(?<![\"'`])[^\s\"'`,;)}\]<>]+)"
 # key = value, key: value, "key": "value", KEY=value, key => value, key := value
 ASSIGNMENT = re.compile(
-    rf"(?i){_KEY}[\"'`]?\]?(?:\s*(?:=>|:=|\?=|=|:)\s*|\s+(?:to|is|of|ist|lautet|est|es|é)\s+)"
+    rf"(?i){_KEY}[\"'`]?\]?(?:\s*(?:=>|:=|\?=|=|:|：)\s*|\s+(?:to|is|of|ist|lautet|est|es|é|è)\s+)"
     rf"{_VALUE}"
 )
 
@@ -133,12 +135,15 @@ BEARER = re.compile(r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9\-._~+/]{16,}=*)")
 BASIC = re.compile(r"(?i)\bbasic\s+(?P<s>[A-Za-z0-9+/]{8,}={0,2})")
 
 # Credentials in URLs: scheme://user:password@host, scheme://:password@host,
-# scheme://longtoken@host (Sentry DSNs, git over https with a token). A password may hold a
-# raw `@` (`redis://:p@ss@cache`): the userinfo runs to the LAST `@` before the authority
-# ends (at `/`, `?`, `#` or a blank, RFC 3986 3.2).
+# scheme://longtoken@host (Sentry DSNs, git over https with a token). The user name or the
+# password may hold a raw `@`, `?` or `#` (`redis://:p@ss@cache`, `pg://app:Xy7?q#z@db`): the
+# userinfo runs to the LAST `@` before a `/` or a blank. Only a host followed by its query is
+# not userinfo (`http://host?to=a@b.com`, `http://localhost:8080?email=a@b.com`).
+_URL_CHARS = r"[^\s/\"'<>]"
+_HOST_THEN_QUERY = r"(?![^\s/?#:@\"'<>]*(?::\d+)?[?#][^\s/@\"'<>]*=)"
 URL_CREDENTIALS = re.compile(
-    r"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{0,30}://"
-    r"(?P<s>[^\s/?#:@\"'<>]*:[^\s/?#\"'<>]+|[^\s/?#:@\"'<>]{16,})@"
+    rf"(?i)(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{{0,30}}://{_HOST_THEN_QUERY}"
+    rf"(?P<s>{_URL_CHARS}*:{_URL_CHARS}+|[^\s/?#:@\"'<>]{{16,}})@"
 )
 
 _ARG = r"""(?:"[^"\n]*"|'[^'\n]*'|[^\s"';|&]+)"""
@@ -264,7 +269,7 @@ CREDS_SLASH = re.compile(
 _PAIR_USER = (
     r"(?:user(?:[\s_-]?name)?|login|log[\s-]?in\s+as|sign(?:ed)?[\s-]?in\s+as|account"
     r"|benutzer(?:name)?|nutzer(?:name)?|utilisateur|identifiant|usuario|usuário"
-    r"|creds?\b[^\n/:]{0,40}?\b(?:are|is))"
+    r"|creds?\b[^\n/:]{0,40}?\b(?:are|is)|(?:creds?|credentials)(?=[^\S\n]*[:=]))"
 )
 # The password may start the next line ("user admin\npassword hunter2").
 PROSE_PAIR = re.compile(
@@ -300,7 +305,8 @@ PAIR_WORDS = ("user", "login", "log in", "log-in", "sign in", "sign-in", "signed
               "usuário")  # fmt: skip
 # Any of these in a text: the password-word rules run (QUOTED_PASSWORD and the others).
 PASSWORD_WORDS = ("pass", "pwd", "kennwort", "contrase", "senha", "wachtwoord", "hasło",
-                  "haslo", "cred", "zugangsdaten", "identifiants")  # fmt: skip
+                  "haslo", "cred", "zugangsdaten", "identifiants", "пароль", "密码", "密碼",
+                  "パスワード", "heslo", "lösenord", "şifre", "sifre")  # fmt: skip
 # Go's MySQL driver DSN: user:password@tcp(host:port)/db
 GO_DSN = re.compile(r"(?<![\w/:@.\-])[\w.\-]+:(?P<s>[^\s@/:\"']{4,})@(?:tcp|unix|udp)\(")
 

@@ -381,12 +381,19 @@ class Session:
             )
         refused = snap.meta.get("ignored_refused", {})
         tops = [e for e in refused if not any(e != o and e.startswith(o) for o in refused)]
-        if tops:
-            shown = ", ".join(tops[:5]) + (f" and {len(tops) - 5} more" if len(tops) > 5 else "")
-            self.warn(
-                f"not snapshotted (tool caches holding a secret): {shown}; undo cannot restore "
-                "them if the agent changes them"
-            )
+        from mtl_tui.repo.caches import HOLDS_SECRET, UNSCANNABLE
+
+        for reason, kind in (
+            (HOLDS_SECRET, "tool caches holding a secret"),
+            (UNSCANNABLE, "tool caches the secret scan cannot read"),
+        ):
+            named = [e for e in tops if refused[e].endswith(reason)]
+            if named:
+                more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+                self.warn(
+                    f"not snapshotted ({kind}): {', '.join(named[:5])}{more}; undo cannot "
+                    "restore them if the agent changes them"
+                )
         trajectory.save()
 
     def _snapshot_after(self, repo: GitRepo, trajectory: Trajectory) -> None:

@@ -261,8 +261,9 @@ def test_a_crafted_v5_pool_with_huge_and_orphaned_ids_upgrades_and_still_adds(
         store.close()
 
 
+@pytest.mark.parametrize("top", [NEAR_2_63, 2**53])  # 2^53 itself too (review 6 #9)
 def test_a_crafted_v5_pool_whose_memory_id_leaves_no_room_is_refused_untouched(
-    monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+    monkeypatch: pytest.MonkeyPatch, embedder: Embedder, top: int
 ) -> None:
     made = make_v5_pool(monkeypatch, embedder)
     pool = paths.pool_file()
@@ -270,7 +271,7 @@ def test_a_crafted_v5_pool_whose_memory_id_leaves_no_room_is_refused_untouched(
         pool,
         ("INSERT INTO memories (id, kind, fields, content_hash, created_at, updated_at) "
          "SELECT ?, kind, fields, 'crafted', created_at, updated_at FROM memories WHERE id = ?",
-         (NEAR_2_63, made["gap"] - 1)),
+         (top, made["gap"] - 1)),
     )  # fmt: skip
     before = pool.read_bytes()
     done = subprocess.run(
@@ -284,7 +285,7 @@ def test_a_crafted_v5_pool_whose_memory_id_leaves_no_room_is_refused_untouched(
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr
     assert any(
-        f"could not be upgraded: memory #{NEAR_2_63} has an id past" in line
+        f"could not be upgraded: memory #{top} has an id at or past" in line
         and "it was left as it was" in line
         for line in lines
     ), done.stderr

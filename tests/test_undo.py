@@ -380,8 +380,8 @@ def test_the_cache_limit_is_one_budget_for_all_caches_of_a_snapshot(
     root = tmp_path / "r"
     root.mkdir()
     make = "".join(
-        f"mkdir -p p{i}/__pycache__ && head -c 15000 /dev/urandom > p{i}/__pycache__/a.pyc"
-        f" && head -c 15000 /dev/urandom > p{i}/__pycache__/b.pyc\n"
+        f"mkdir -p p{i}/__pycache__ && yes cached | head -c 15000 > p{i}/__pycache__/a.pyc"
+        f" && yes cached | head -c 15000 > p{i}/__pycache__/b.pyc\n"
         for i in range(5)
     )
     sh(root, BASE + make)
@@ -499,6 +499,9 @@ def test_a_cache_holding_a_secret_is_never_copied_and_undo_says_why(tmp_path: Pa
     assert sh(root, f"git --git-dir {mirror} for-each-ref refs/mtl") != ""  # as documented
     helped = " ".join(_mtl(root, "undo", "--help").stdout.split())
     assert "`git push --mirror` sends every ref, these too" in helped
+    assert "`git bundle create x.bundle --all`" in helped  # review 6 #10: as a bundle does
+    sh(root, f"git bundle create -q {tmp_path / 'all.bundle'} --all")
+    assert "refs/mtl/runs/" in sh(root, f"git bundle list-heads {tmp_path / 'all.bundle'}")
     assert objects_holding(mirror, TOKEN) == []
 
     # clean files' digests are kept for the next snapshot, but a file rewritten with a

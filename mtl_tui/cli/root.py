@@ -444,9 +444,10 @@ def undo(
     code is 1. Refuses if the repository changed since the run, unless --force.
 
     Snapshots live on refs/mtl/runs/: a plain `git push`, --all or --tags never sends them,
-    but `git push --mirror` sends every ref, these too (git has no way to exclude some):
-    run `mtl undo --prune-all` before mirroring. Tool caches holding a secret are never
-    copied into a snapshot (undo names them as not restored)."""
+    but `git push --mirror` sends every ref, these too (git has no way to exclude some),
+    and so does `git bundle create x.bundle --all`: run `mtl undo --prune-all` before
+    mirroring or bundling. Tool caches holding a secret, or that the secret scan cannot
+    read, are never copied into a snapshot (undo names them as not restored)."""
     from mtl_tui.cli.undo import run_undo
 
     raise typer.Exit(run_undo(force, dry_run, as_json, list_runs, prune, prune_all))

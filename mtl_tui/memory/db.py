@@ -409,7 +409,7 @@ class MigrationRefused(Exception):
 def highest_memory_id(conn: Any) -> int:
     """The highest memory id anything in the pool still names: a memory, a vector, a
     full-text row, a link, a use, or a session's learned mark (kept after deletes); names
-    past ID_LIMIT other than a memory's own id are left out."""
+    at or past ID_LIMIT other than a memory's own id are left out."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     named = {  # the table, and its columns naming a memory
         "memories": ("id",),
@@ -428,14 +428,14 @@ def highest_memory_id(conn: Any) -> int:
             counted = (
                 column
                 if table == "memories"
-                else (f"CASE WHEN {column} <= {ID_LIMIT} THEN {column} END")
+                else (f"CASE WHEN {column} < {ID_LIMIT} THEN {column} END")
             )
             value = conn.execute(f"SELECT max({counted}) FROM {table}").fetchone()[0]
             high = max(high, int(value or 0))
     for (value,) in conn.execute("SELECT value FROM meta WHERE key LIKE 'learned:%'"):
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             ids = json.loads(value).get("ids", [])
-            high = max([high, *(i for i in ids if isinstance(i, int) and 0 < i <= ID_LIMIT)])
+            high = max([high, *(i for i in ids if isinstance(i, int) and 0 < i < ID_LIMIT)])
     return high
 
 
@@ -465,12 +465,12 @@ def _v6_ids_never_reused(conn: Any) -> None:
 
     A pool written with foreign keys off (or crafted) may hold uses, languages or links
     of missing memories: they are dropped, as deleting those memories would have. A memory
-    whose own id is past ID_LIMIT cannot be kept without leaving (almost) no id to hand
+    whose own id is at or past ID_LIMIT cannot be kept without leaving (almost) no id to hand
     out: the upgrade is refused and the pool left as it was."""
     top = conn.execute("SELECT max(id) FROM memories").fetchone()[0]
-    if top is not None and int(top) > ID_LIMIT:
+    if top is not None and int(top) >= ID_LIMIT:
         raise MigrationRefused(
-            f"memory #{top} has an id past {ID_LIMIT:,} (2^53), which would leave no id for "
+            f"memory #{top} has an id at or past {ID_LIMIT:,} (2^53), which would leave no id for "
             "new memories (was the file edited by hand?)"
         )
     _drop_orphans(conn)
@@ -507,11 +507,11 @@ def _repair_sequence(db: Database) -> None:
     if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
         return
     row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'memories'").fetchone()
-    if row is None or int(row[0]) <= ID_LIMIT:
+    if row is None or int(row[0]) < ID_LIMIT:
         return
     with db.write() as conn:
         top = conn.execute("SELECT max(id) FROM memories").fetchone()[0]
-        if top is None or int(top) <= ID_LIMIT:
+        if top is None or int(top) < ID_LIMIT:
             high = highest_memory_id(conn)
             conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'memories'", (high,))
 

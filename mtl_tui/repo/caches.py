@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -28,10 +27,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from mtl_tui.repo import cache_text
 from mtl_tui.repo.gitcmd import Git
 
 CACHE_FILES = 5_000  # files stored across all caches of one snapshot
 TREE = "ignored"  # where the snapshot commit keeps the cache files
+
+
+CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"  # bford.info/cachedir
 
 
 def is_cache(root: Path, rel: str) -> bool:
@@ -40,7 +43,17 @@ def is_cache(root: Path, rel: str) -> bool:
     if "__pycache__" in parts or rel.endswith((".pyc", ".pyo")):
         return True
     top = len(parts) if rel.endswith("/") else len(parts) - 1
-    return any((root.joinpath(*parts[:n]) / "CACHEDIR.TAG").is_file() for n in range(1, top + 1))
+    return any(_tagged(root.joinpath(*parts[:n])) for n in range(1, top + 1))
+
+
+def _tagged(directory: Path) -> bool:
+    """A CACHEDIR.TAG counts only when it begins with the spec's signature."""
+    tag = directory / "CACHEDIR.TAG"
+    try:
+        with tag.open("rb") as f:
+            return tag.is_file() and f.read(len(CACHEDIR_SIGNATURE)) == CACHEDIR_SIGNATURE
+    except OSError:
+        return False
 
 
 def _listing(
@@ -74,42 +87,46 @@ def _listing(
     return files, dirs, total
 
 
-_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{8,}")
+HOLDS_SECRET = "holds a secret"
+UNSCANNABLE = "cannot be scanned"
 
 
-def holds_secret(data: bytes) -> bool:
-    """Whether a cache file's bytes hold a secret, as the scrubbing boundary's detector
-    finds them: a text file read whole with every rule; a binary one (`.pyc`) as its
-    printable runs, each also without its first two bytes (marshal writes a short string's
-    type and length just before it, and they may be printable), with the rules for
-    formats that say "secret" by themselves (entropy and prose rules find noise there)."""
+def why_not_kept(data: bytes) -> str | None:
+    """Why a cache file's bytes must not be stored (HOLDS_SECRET, UNSCANNABLE), or None:
+    their text (cache_text.py) is scanned with the scrubbing boundary's detector; what has
+    no text the scanner can read is not stored at all."""
     from mtl_tui import scrub
 
-    try:
-        return scrub.holds_secret(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        runs = [run.decode("ascii") for run in _PRINTABLE_RUN.findall(data)]
-        text = "\n\n".join(piece for run in runs for piece in (run, run[2:]))
-        return scrub.holds_secret(text, tokens_only=True)
+    scan = cache_text.scannable(data)
+    if scan is None:
+        return UNSCANNABLE
+    if scrub.holds_secret(scan.text) or scrub.holds_secret(scan.strings, tokens_only=True):
+        return HOLDS_SECRET
+    return None
 
 
 # Digests of cache files found clean, kept in the git directory (VERDICTS) for the next
 # snapshot: only what changed is scanned again (the first scan of 3 MB of caches takes
 # about 2 s of CPU, tests/bench_undo.py --caches). A digest of the bytes themselves, so a
 # rewritten file is always scanned again; the whole list is dropped when the detector
-# changes (_detector: the scrubber's sources and detect-secrets' version).
+# changes (_detector: the scrubber's and this scanner's sources, the interpreter's pyc
+# magic, detect-secrets' version).
 VERDICTS = "mtl-clean-caches"
 
 
 @cache
 def _detector() -> str:
     import importlib.metadata
+    import importlib.util
 
     from mtl_tui import scrub
 
     digest = hashlib.blake2b(digest_size=16)
     for name in ("scrub.py", "secret_rules.py", "secret_views.py"):
         digest.update((Path(scrub.__file__).parent / name).read_bytes())
+    for module in (__file__, cache_text.__file__):
+        digest.update(Path(module).read_bytes())
+    digest.update(importlib.util.MAGIC_NUMBER)
     digest.update(importlib.metadata.version("detect-secrets").encode())
     return digest.hexdigest()
 
@@ -133,21 +150,37 @@ def _save_clean(path: Path | None, clean: set[str]) -> None:
         pass  # only a cache of verdicts: the next snapshot scans again
 
 
-def secret_in(
-    root: Path, files: dict[str, list[int]], known: set[str], clean: set[str]
+class Scanned:
+    """The exact bytes of every cache file scanned, copied aside as they were read: what is
+    stored is what was scanned, even when a tool rewrites the file in between."""
+
+    def __init__(self, where: Path) -> None:
+        self.where = where
+        self.copies: dict[str, Path] = {}
+
+    def keep(self, rel: str, data: bytes) -> None:
+        copy = self.where / str(len(self.copies))
+        copy.write_bytes(data)
+        self.copies[rel] = copy
+
+
+def refusal_in(
+    root: Path, files: dict[str, list[int]], known: set[str], clean: set[str], scanned: Scanned
 ) -> str | None:
-    """The first of an entry's files (paths under `root`) that holds a secret, or None.
-    Digests in `known` were found clean before; `clean` gains every digest clean now."""
+    """Why one of an entry's files (paths under `root`) must not be stored
+    (`not kept for undo: PATH holds a secret`), or None. Digests in `known` were found
+    clean before; `clean` gains every digest clean now; `scanned` every file's bytes."""
     for rel, (mode, _mtime) in files.items():
         full = root / rel
         try:
             data = os.readlink(full).encode() if stat.S_ISLNK(mode) else full.read_bytes()
         except OSError:
-            continue  # gone since it was listed: hashing it fails the same way below
+            continue  # gone since it was listed: not stored (Scanned has no copy)
         digest = hashlib.blake2b(data, digest_size=20).hexdigest()
-        if digest not in known and digest not in clean and holds_secret(data):
-            return rel
+        if digest not in known and digest not in clean and (why := why_not_kept(data)):
+            return f"not kept for undo: {rel} {why}"
         clean.add(digest)
+        scanned.keep(rel, data)
     return None
 
 
@@ -162,14 +195,20 @@ def capture(
     known = _load_clean(verdicts)
     clean: set[str] = set()
     try:
-        return _capture(git, ignored, max_bytes, known, clean)
+        with tempfile.TemporaryDirectory(prefix="mtl-caches-") as tmp:
+            return _capture(git, ignored, max_bytes, known, clean, Scanned(Path(tmp)))
     finally:
         if clean != known:
             _save_clean(verdicts, clean)
 
 
 def _capture(
-    git: Git, ignored: dict[str, Any], max_bytes: int | None, known: set[str], clean: set[str]
+    git: Git,
+    ignored: dict[str, Any],
+    max_bytes: int | None,
+    known: set[str],
+    clean: set[str],
+    scanned: Scanned,
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
     root = git.root
     saved: dict[str, dict[str, Any]] = {}
@@ -191,8 +230,12 @@ def _capture(
             continue
         listing = _listing(root, rel, files_left)
         fits = listing is not None and (bytes_left is None or listing[2] <= bytes_left)
-        if fits and listing is not None and (found := secret_in(root, listing[0], known, clean)):
-            refused[rel] = f"not kept for undo: {found} holds a secret"
+        if (
+            fits
+            and listing is not None
+            and (why := refusal_in(root, listing[0], known, clean, scanned))
+        ):
+            refused[rel] = why
             fits = False
         if rel.endswith("/"):
             decided[rel] = fits
@@ -202,23 +245,18 @@ def _capture(
         if bytes_left is not None:
             bytes_left -= listing[2]
         saved[rel] = {"files": listing[0], "dirs": listing[1]}
+    for entry in saved.values():  # only what was scanned (a file made since is left out)
+        entry["files"] = {f: info for f, info in entry["files"].items() if f in scanned.copies}
     every = {f: info for entry in saved.values() for f, info in entry["files"].items()}
     if not every:
         return "", {}, refused
-    regular = [r for r, (mode, _t) in every.items() if not stat.S_ISLNK(mode)]
-    shas: dict[str, str] = {}
-    if regular and not any("\n" in r for r in regular):  # --stdin-paths is line based
-        listing = b"".join(os.fsencode(str(root / r)) + b"\n" for r in regular)
-        out = git.raw("hash-object", "-w", "--no-filters", "--stdin-paths", input=listing)
-        shas = dict(zip(regular, out.decode().split(), strict=True))
+    names = list(every)
+    listing = b"".join(os.fsencode(str(scanned.copies[r])) + b"\n" for r in names)
+    out = git.raw("hash-object", "-w", "--no-filters", "--stdin-paths", input=listing)
     lines = []
-    for rel, (mode, _mtime) in every.items():
-        full = root / rel
-        if stat.S_ISLNK(mode):
-            sha, kind = git.hash_blob(os.fsencode(os.readlink(full))), "120000"
-        else:
-            sha = shas.get(rel) or git.hash_blob(full.read_bytes())
-            kind = "100755" if mode & 0o111 else "100644"
+    for rel, sha in zip(names, out.decode().split(), strict=True):
+        mode = every[rel][0]
+        kind = "120000" if stat.S_ISLNK(mode) else "100755" if mode & 0o111 else "100644"
         lines.append(f"{kind} {sha}\t".encode() + os.fsencode(rel) + b"\0")
     with tempfile.TemporaryDirectory(prefix="mtl-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
