@@ -502,10 +502,13 @@ def test_a_model_error_mid_run_counts_only_the_users_declines(
 
 @pytest.mark.parametrize(
     ("status", "steps", "outcome", "source", "counted"),
-    [("model_error", 0, "failure", "status", "none"), ("interrupted", 0, "unknown", "none", "none"),
+    [("model_error", 0, "failure", "status", "none"),
+     ("interrupted", 0, "unknown", "none", "none"),
      ("model_error", 2, "failure", "status", "rejections"),
-     ("model_error", 2, "success", "user", "all"), ("interrupted", 2, "unknown", "none", "rejections"),
-     ("completed", 2, "unknown", "none", "rejections"), ("step_limit", 3, "failure", "status", "all"),
+     ("model_error", 2, "success", "user", "all"),
+     ("interrupted", 2, "unknown", "none", "rejections"),
+     ("completed", 2, "unknown", "none", "rejections"),
+     ("step_limit", 3, "failure", "status", "all"),
      ("completed", 1, "success", "judge", "all")],
 )  # fmt: skip
 def test_which_runs_count_as_evidence(
