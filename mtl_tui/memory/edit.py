@@ -157,27 +157,43 @@ def plan_edits(
     operations, refused = parse_operations(reply.content, candidates, labels)
     plan.report.refused += refused
     targets = {label: hit.memory.id for label, hit in zip(labels, neighbours, strict=True)}
-    used: set[str] = set()
+    blocked = {r.lesson for r in refused if r.lesson}  # a refused operation named them
+    ready: list[tuple[Operation, int | None]] = []
     for operation in operations:
         target = targets[operation.target] if operation.target else None
         try:
             _prepare(store, operation, target, record, model.name, candidates[0].origin)
         except MtlError as exc:
-            plan.report.refused.append(Refusal(operation.op, str(exc)))
+            plan.report.refused.append(Refusal(operation.op, str(exc), operation.source))
+            if operation.source:
+                blocked.add(operation.source)
+            continue
+        ready.append((operation, target))
+    used: set[str] = set()
+    for operation, target in ready:
+        if operation.source in blocked:  # said once per lesson, by _unused
             continue
         if operation.source:
             used.add(operation.source)
         plan.operations.append((operation, target))
-    plan.report.refused += _unused(candidates, used)
+    plan.report.refused += _unused(candidates, used, frozenset(blocked))
     return plan
 
 
-def _unused(candidates: Sequence[Memory], used: set[str]) -> list[Refusal]:
-    return [
-        Refusal(None, f"{candidate_label(i)} “{c.title}” was given no operation: not stored")
-        for i, c in enumerate(candidates)
-        if candidate_label(i) not in used
-    ]
+def _unused(
+    candidates: Sequence[Memory], used: set[str], blocked: frozenset[str] = frozenset()
+) -> list[Refusal]:
+    """A line for each candidate that will not be stored, and why."""
+    found = []
+    for i, c in enumerate(candidates):
+        label = candidate_label(i)
+        if label in blocked:
+            found.append(Refusal(None, f"{label} “{c.title}”: an operation on it was refused, "
+                                 "so none is applied: not stored", label))  # fmt: skip
+        elif label not in used:
+            found.append(Refusal(None, f"{label} “{c.title}” was given no operation: not stored",
+                                 label))  # fmt: skip
+    return found
 
 
 def _prepare(
