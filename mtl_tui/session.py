@@ -604,9 +604,16 @@ def learn(
     plain = [m for m in memories if id(m) in distilled and m.kind != "insight"]
     plain += [m for m in memories if id(m) not in distilled]  # edited ones after
     plan = plan_edits(model, store, to_edit, record)  # the model call, before any write
+    # A session is marked learned when learning worked, or truly found nothing; a reply
+    # that was not the JSON asked for, with nothing stored, leaves it to try again.
+    failed = (result.unusable or plan.unusable) and not plain and not plan.operations
+    if failed and learned_from is not None:
+        emit(ev.Notice("not marked as learned: the model's reply was unusable and nothing "
+                       "was stored; `mtl learn` tries this session again", "warning"))  # fmt: skip
     results, edits = apply_learning(
-        store, plain, [id(m) in distilled for m in plain], plan, record.run_id, learned_from
-    )
+        store, plain, [id(m) in distilled for m in plain], plan, record.run_id,
+        None if failed else learned_from,
+    )  # fmt: skip
     stored = {id(m): r for m, r in zip(plain, results, strict=True)}
     learned: list[ev.LearnedMemory] = []
     for applied in edits.applied:

@@ -13,7 +13,7 @@ from typing import Any
 from mtl_tui.agent.model import Model, ModelError
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import links
-from mtl_tui.memory.distill import RunRecord, finish
+from mtl_tui.memory.distill import RunRecord, finish, parse_json_object
 from mtl_tui.memory.operations import (
     Operation,
     Refusal,
@@ -109,6 +109,7 @@ class EditPlan:
 
     operations: list[tuple[Operation, int | None]] = field(default_factory=list)
     report: EditReport = field(default_factory=EditReport)
+    unusable: bool = False  # no reply, or no operations list in it: worth a retry
 
 
 def _standing(memory: Memory) -> str:
@@ -152,9 +153,12 @@ def plan_edits(
     except ModelError as exc:
         plan.report.refused.append(Refusal(None, f"the model gave no operations: {exc}"))
         plan.report.refused += _unused(candidates, set())
+        plan.unusable = True
         return plan
     plan.report.cost += reply.cost
     operations, refused = parse_operations(reply.content, candidates, labels)
+    data = parse_json_object(reply.content, "operations")
+    plan.unusable = data is None or not isinstance(data.get("operations"), list)
     plan.report.refused += refused
     targets = {label: hit.memory.id for label, hit in zip(labels, neighbours, strict=True)}
     blocked = {r.lesson for r in refused if r.lesson}  # a refused operation named them
