@@ -88,6 +88,7 @@ class RunSummary:
     duration: float = 0.0  # seconds, from the start of the run to the stored memories
     edits: dict[str, Any] = field(default_factory=dict)  # pool edits: applied, refused
     left_out: list[dict[str, Any]] = field(default_factory=list)  # relevant, not in the prompt
+    evidence: str = "none"  # what the run counted for its memories: all | rejections | none
 
     @property
     def completed(self) -> bool:
@@ -305,8 +306,9 @@ class Session:
             self._outcome(record, verify, verdict) if needs_outcome else ("unknown", "none")
         )
         record.outcome = trajectory.outcome = outcome
+        evidence = "none"
         if feedback and self.store is not None and trajectory.retrieved:
-            self._record_feedback(trajectory, record, outcome, source)
+            evidence = self._record_feedback(trajectory, record, outcome, source)
         stopped = self.cancel.is_set()  # interrupted after the agent, e.g. at the verdict
         edits: dict[str, Any] = {"applied": [], "refused": []}
         learned_new: list[int] = []
@@ -340,6 +342,7 @@ class Session:
             duration=round(time.monotonic() - started, 3),
             edits=edits,
             left_out=list(trajectory.left_out),
+            evidence=evidence,
         )
 
     def _left_out(
@@ -465,16 +468,17 @@ class Session:
 
     def _record_feedback(
         self, trajectory: Trajectory, record: RunRecord, outcome: str, source: str
-    ) -> None:
-        """The run's evidence for its memories (README, "Feedback"), by `evidence_counted`.
-        A run that does not count leaves the accepted memories as they were, and says so."""
+    ) -> str:
+        """The run's evidence for its memories (README, "Feedback"), by `evidence_counted`,
+        which it returns. A run that does not count leaves the accepted memories as they
+        were, and says so."""
         assert self.store is not None
         counted = evidence_counted(record.status, len(record.steps), outcome, source)
         if counted == "all":
             self.store.record_uses(
                 trajectory.id, trajectory.retrieved, trajectory.accepted, outcome
             )
-            return
+            return counted
         declined = [i for i in trajectory.retrieved if i not in trajectory.accepted]
         if counted == "rejections" and declined:
             self.store.record_uses(trajectory.id, declined, [], outcome)
@@ -490,6 +494,7 @@ class Session:
                 else "the outcome is unknown"
             )
             self.emit(ev.Notice(f"{why}: not counted as a use of {ids} (evidence unchanged)"))
+        return counted
 
     def _learn(self, record: RunRecord, review: Review | None) -> Learned:
         assert self.store is not None

@@ -471,7 +471,7 @@ def test_an_endpoint_that_refuses_leaves_the_memories_evidence_alone(
     )
     assert summary.status == "model_error" and summary.steps == 0
     assert (summary.outcome, summary.outcome_source) == ("failure", "status")
-    assert not (git_repo / "verified").exists()
+    assert not (git_repo / "verified").exists() and summary.to_dict()["evidence"] == "none"
     assert store.uses_of_run(Path(summary.trajectory).name.split(".")[0]) == []
     for mid in (kept, declined):
         memory = store.get(mid)
@@ -493,11 +493,12 @@ def test_a_model_error_mid_run_counts_only_the_users_declines(
         (declined, False, "failure")
     ]
     assert (store.get(kept).uses, store.get(declined).rejects) == (0, 1)
+    assert summary.evidence == "rejections"
     # the same run judged by --verify counts in full: the work itself was judged
     session = session_for(git_repo, store, bash("true"), floor=-1.0)
     summary = session.run("a test fails", hits, [h for h in hits if h.memory.id == kept],
                           verify="false")  # fmt: skip
-    assert (store.get(kept).uses, store.get(kept).wins) == (1, 0)
+    assert (store.get(kept).uses, store.get(kept).wins) == (1, 0) and summary.evidence == "all"
 
 
 @pytest.mark.parametrize(
