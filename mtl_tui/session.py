@@ -88,6 +88,7 @@ class RunSummary:
     duration: float = 0.0  # seconds, from the start of the run to the stored memories
     edits: dict[str, Any] = field(default_factory=dict)  # pool edits: applied, refused
     left_out: list[dict[str, Any]] = field(default_factory=list)  # relevant, not in the prompt
+    evidence: str = "none"  # what the run counted for its memories: all | rejections | none
 
     @property
     def completed(self) -> bool:
@@ -305,10 +306,9 @@ class Session:
             self._outcome(record, verify, verdict) if needs_outcome else ("unknown", "none")
         )
         record.outcome = trajectory.outcome = outcome
+        evidence = "none"
         if feedback and self.store is not None and trajectory.retrieved:
-            self.store.record_uses(
-                trajectory.id, trajectory.retrieved, trajectory.accepted, outcome
-            )
+            evidence = self._record_feedback(trajectory, record, outcome, source)
         stopped = self.cancel.is_set()  # interrupted after the agent, e.g. at the verdict
         edits: dict[str, Any] = {"applied": [], "refused": []}
         learned_new: list[int] = []
@@ -342,6 +342,7 @@ class Session:
             duration=round(time.monotonic() - started, 3),
             edits=edits,
             left_out=list(trajectory.left_out),
+            evidence=evidence,
         )
 
     def _left_out(
@@ -449,14 +450,14 @@ class Session:
     ) -> tuple[str, str]:
         """In this order: the --verify command, the user's verdict, the run's own failure,
         then a strict LLM judge."""
+        if record.status == "model_error" and not record.steps:
+            return "failure", "status"  # the model never answered: nothing to verify or ask
         if verify:
             shell = LocalShell(self.root, timeout=self.settings.agent.verify_timeout)
             result = shell.run(verify)
             outcome = "success" if result.returncode == 0 else "failure"
             self.emit(ev.Notice(f"verify `{verify}` exited {result.returncode}: {outcome}"))
             return outcome, "verify"
-        if record.status == "model_error" and not record.steps:
-            return "failure", "status"  # the model never answered: nothing to ask about
         if verdict is not None and (answer := verdict()) in ("success", "failure"):
             return answer, "user"
         if self.cancel.is_set():  # the user interrupted instead of answering: no judge
@@ -471,6 +472,36 @@ class Session:
         self._extra_cost += cost
         self.emit(ev.Notice(f"judge: {outcome}"))
         return outcome, "judge"
+
+    def _record_feedback(
+        self, trajectory: Trajectory, record: RunRecord, outcome: str, source: str
+    ) -> str:
+        """The run's evidence for its memories (README, "Feedback"), by `evidence_counted`,
+        which it returns. A run that does not count leaves the accepted memories as they
+        were, and says so."""
+        assert self.store is not None
+        counted = evidence_counted(record.status, len(record.steps), outcome, source)
+        if counted == "all":
+            self.store.record_uses(
+                trajectory.id, trajectory.retrieved, trajectory.accepted, outcome
+            )
+            return counted
+        declined = [i for i in trajectory.retrieved if i not in trajectory.accepted]
+        if counted == "rejections" and declined:
+            self.store.record_uses(trajectory.id, declined, [], outcome)
+        if trajectory.accepted:
+            ids = ", ".join(f"#{i}" for i in trajectory.accepted)
+            why = (
+                "the model never answered"
+                if record.status == "model_error" and not record.steps
+                else "the agent took no step"
+                if not record.steps
+                else "the model failed mid-run and nobody judged the work"
+                if record.status == "model_error"
+                else "the outcome is unknown"
+            )
+            self.emit(ev.Notice(f"{why}: not counted as a use of {ids} (evidence unchanged)"))
+        return counted
 
     def _learn(self, record: RunRecord, review: Review | None) -> Learned:
         assert self.store is not None
@@ -504,6 +535,22 @@ def _kept_in_project(review: Review) -> Review:
         return kept
 
     return reviewed
+
+
+def evidence_counted(status: str, steps: int, outcome: str, source: str) -> str:
+    """What a run tells about the memories shown for it: "all" (accepted ones gain a use,
+    and a win on success; declined ones a reject), "rejections" (only the user's declines
+    count) or "none". A run counts only when the agent worked and the outcome judges that
+    work: not when the model or endpoint failed before the first step, nor when a model
+    error ended the run and only that status called it a failure, nor when the outcome is
+    unknown (interrupted, judge unavailable)."""
+    if steps == 0:
+        return "none"
+    if outcome not in ("success", "failure"):
+        return "rejections"
+    if status == "model_error" and source == "status":
+        return "rejections"
+    return "all"
 
 
 def accepted_by_default(hits: Sequence[Hit], trust_imported: bool = False) -> list[Hit]:
@@ -569,9 +616,16 @@ def learn(
     plain = [m for m in memories if id(m) in distilled and m.kind != "insight"]
     plain += [m for m in memories if id(m) not in distilled]  # edited ones after
     plan = plan_edits(model, store, to_edit, record)  # the model call, before any write
+    # A session is marked learned when learning worked, or truly found nothing; a reply
+    # that was not the JSON asked for, with nothing stored, leaves it to try again.
+    failed = (result.unusable or plan.unusable) and not plain and not plan.operations
+    if failed and learned_from is not None:
+        emit(ev.Notice("not marked as learned: the model's reply was unusable and nothing "
+                       "was stored; `mtl learn` tries this session again", "warning"))  # fmt: skip
     results, edits = apply_learning(
-        store, plain, [id(m) in distilled for m in plain], plan, record.run_id, learned_from
-    )
+        store, plain, [id(m) in distilled for m in plain], plan, record.run_id,
+        None if failed else learned_from,
+    )  # fmt: skip
     stored = {id(m): r for m, r in zip(plain, results, strict=True)}
     learned: list[ev.LearnedMemory] = []
     for applied in edits.applied:

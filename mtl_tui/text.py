@@ -21,3 +21,10 @@ def noun(count: int, word: str, many: str | None = None) -> str:
         return many
     head, _, last = word.rpartition(" ")
     return f"{head} " * bool(head) + IRREGULAR.get(last, f"{last}s")
+
+
+def sentence(text: str) -> str:
+    """`text` stripped and ending as a sentence does, so that joined fields stay apart
+    ("…the actual bug. Before changing code…", not "…the actual bug Before changing…")."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…:;" else f"{text}."

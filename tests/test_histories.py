@@ -175,3 +175,35 @@ def test_learning_goes_through_the_model_scrubbed_and_only_once(
     assert len(fake_openai.requests) == 7
     stats = json.loads(run_mtl("memory", "stats", "--json").stdout)
     assert stats["total"] == 4
+
+
+def test_an_unusable_learning_reply_leaves_the_session_to_retry(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """mtl's own trajectory: a reply that is not insight JSON stores nothing and leaves the
+    session unmarked (said on stderr), so the next `mtl learn` tries it again; a reply
+    with no lesson at all is a real answer and marks it. The table shows its date and
+    repository."""
+    from mtl_tui.config import Settings
+    from mtl_tui.session import Session
+    from tests.conftest import DONE, script_file
+    from tests.test_learning import scripted
+
+    run = Session(Settings(), git_repo, model=scripted(DONE)).run("tidy up", learn=False)
+    trajectory = run.trajectory
+
+    def learn(*replies: str) -> str:
+        model = script_file(tmp_path, list(replies))
+        result = run_mtl("learn", trajectory, "--model", model, "--outcome", "success", "--yes")
+        assert result.returncode == 0, result.stderr
+        return " ".join(result.stderr.split())
+
+    err = learn("Sure, I will remember that.")
+    assert "is not insight JSON" in err and "not marked as learned" in err
+    assert "`mtl learn` tries this session again" in err
+    started = json.loads(Path(trajectory).read_text())["started_at"][:10]
+    assert f"│ {started} │ mtl │ shop │" in err  # not "-" for date and project
+    err = learn('{"insights": []}')  # tried again: nothing to learn is an answer
+    assert "skipped" not in err and "not marked" not in err
+    err = learn("unused")
+    assert "skipped: learned before" in err

@@ -4,6 +4,7 @@ feedback — with the real pool, the real embedding model and the scripted model
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from mtl_tui.memory.distill import RunRecord, distill, judge, parse_json_object
 from mtl_tui.memory.learn import load_run
 from mtl_tui.memory.store import DEDUP_THRESHOLD, MemoryStore
 from mtl_tui.records import Memory
-from mtl_tui.session import Session
+from mtl_tui.session import Session, evidence_counted
 from tests.conftest import DONE, bash, insight
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mini-swe-agent"
@@ -441,3 +442,77 @@ def test_a_model_that_never_answered_is_a_failure_without_asking(
     assert summary.status == "model_error" and summary.steps == 0
     assert asked == []  # "did it succeed?" after no answer at all would be a false question
     assert summary.outcome == "failure" and summary.outcome_source == "status"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_endpoint_that_refuses_leaves_the_memories_evidence_alone(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    """A real closed port: the model never answers, so neither the accepted memory (a use
+    without a win would count as a loss) nor the declined one (a reject) changes; no
+    --verify runs on an untouched tree."""
+    kept, declined = (store.add(insight(t)).id for t in ("Run the failing test", "Read logs"))
+    cfg = Settings().model_copy(
+        update={"model": "openai/qwen", "api_base": f"http://127.0.0.1:{closed_port()}/v1"}
+    )
+    cfg = cfg.model_copy(update={"agent": cfg.agent.model_copy(update={"model_retries": 0})})
+    cfg = cfg.model_copy(update={"memory": cfg.memory.model_copy(update={"floor": -1.0})})
+    notices: list[str] = []
+    session = Session(cfg, git_repo, store=store)
+    session.emit = lambda event: notices.append(getattr(event, "message", ""))
+    hits = session.retrieve("a test fails")
+    summary = session.run(
+        "a test fails", hits, [h for h in hits if h.memory.id == kept], verify="touch verified"
+    )
+    assert summary.status == "model_error" and summary.steps == 0
+    assert (summary.outcome, summary.outcome_source) == ("failure", "status")
+    assert not (git_repo / "verified").exists() and summary.to_dict()["evidence"] == "none"
+    assert store.uses_of_run(Path(summary.trajectory).name.split(".")[0]) == []
+    for mid in (kept, declined):
+        memory = store.get(mid)
+        assert (memory.uses, memory.wins, memory.rejects) == (0, 0, 0)
+    assert f"the model never answered: not counted as a use of #{kept} (evidence unchanged)" in (
+        notices
+    )
+
+
+def test_a_model_error_mid_run_counts_only_the_users_declines(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    kept, declined = (store.add(insight(t)).id for t in ("Run the failing test", "Read logs"))
+    session = session_for(git_repo, store, bash("true"), floor=-1.0)  # then out of replies
+    hits = session.retrieve("a test fails")
+    summary = session.run("a test fails", hits, [h for h in hits if h.memory.id == kept])
+    assert summary.status == "model_error" and summary.steps == 1
+    assert store.uses_of_run(Path(summary.trajectory).name.split(".")[0]) == [
+        (declined, False, "failure")
+    ]
+    assert (store.get(kept).uses, store.get(declined).rejects) == (0, 1)
+    assert summary.evidence == "rejections"
+    # the same run judged by --verify counts in full: the work itself was judged
+    session = session_for(git_repo, store, bash("true"), floor=-1.0)
+    summary = session.run("a test fails", hits, [h for h in hits if h.memory.id == kept],
+                          verify="false")  # fmt: skip
+    assert (store.get(kept).uses, store.get(kept).wins) == (1, 0) and summary.evidence == "all"
+
+
+@pytest.mark.parametrize(
+    ("status", "steps", "outcome", "source", "counted"),
+    [("model_error", 0, "failure", "status", "none"),
+     ("interrupted", 0, "unknown", "none", "none"),
+     ("model_error", 2, "failure", "status", "rejections"),
+     ("model_error", 2, "success", "user", "all"),
+     ("interrupted", 2, "unknown", "none", "rejections"),
+     ("completed", 2, "unknown", "none", "rejections"),
+     ("step_limit", 3, "failure", "status", "all"),
+     ("completed", 1, "success", "judge", "all")],
+)  # fmt: skip
+def test_which_runs_count_as_evidence(
+    status: str, steps: int, outcome: str, source: str, counted: str
+) -> None:
+    assert evidence_counted(status, steps, outcome, source) == counted

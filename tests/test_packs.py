@@ -225,6 +225,24 @@ def test_cli_export_import_dry_run_and_agents_md(
     assert "## Shell" in by_lang.read_text() and "## General" in by_lang.read_text()
 
 
+def test_fields_without_a_full_stop_stay_apart_in_agents_md_and_the_prompt() -> None:
+    """A description without its full stop no longer runs into the content, in the
+    exported Markdown and in the model's memory item alike."""
+    from mtl_tui.memory.retrieve import item_text
+
+    memory = Memory("insight", {
+        "title": "Reproduce first", "description": "Guessing wastes time when you find the "
+        "actual bug", "content": "Before changing code, run the failing test",
+        "applies_when": "a test fails", "not_when": "the failure is known!",
+    }, tags=["testing"])  # fmt: skip
+    assert "- **Reproduce first** — Guessing wastes time when you find the actual bug. " \
+        "Before changing code, run the failing test.\n" in packs.agents_md([memory])  # fmt: skip
+    assert item_text(memory) == (
+        "Reproduce first. Guessing wastes time when you find the actual bug. Before changing "
+        "code, run the failing test. Applies when a test fails. Not when the failure is known!"
+    )
+
+
 def test_agents_md_for_a_small_pack() -> None:
     memories = [
         Memory("insight", {"title": "Read the evaluator first", "description": "It defines done.",

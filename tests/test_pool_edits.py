@@ -184,7 +184,8 @@ def test_refused_operations_change_nothing_and_say_so(
     assert any("insight field 'description'" in r for r in reasons)
     assert any("'C7' is not a candidate" in r for r in reasons)
     assert any("operation 6 is not an object" in r for r in reasons)
-    assert sum("was given no operation: not stored" in r for r in reasons) == 2
+    assert sum("was given no operation: not stored" in r for r in reasons) == 1  # C2
+    assert sum("an operation on it was refused, so none is applied" in r for r in reasons) == 1
     assert stderr.count("refused, nothing changed") == len(reasons)
     trajectory = json.loads(Path(summary["trajectory"]).read_text())
     assert trajectory["edits"]["refused"] == summary["edits"]["refused"]
@@ -195,6 +196,33 @@ def test_refused_operations_change_nothing_and_say_so(
         assert store.db.execute("SELECT count(*) FROM memory_links").fetchone()[0] == 0
     finally:
         store.close()
+
+
+def test_a_lesson_named_by_a_refused_operation_stores_nothing(
+    git_repo: Path, store: MemoryStore
+) -> None:
+    """A reply that names the neighbour under the wrong field: the operation is refused
+    with the field's name, and its lesson is stored by no other operation either, while
+    a lesson whose operations are all usable is applied."""
+    narrow = store.add(insight(NARROW)).id
+    reply = json.dumps({"operations": [
+        {"op": "agree", "neighbour": "N1", "lesson": "C2"},
+        {"op": "add", "lesson": "C2"},
+        {"op": "add", "lesson": "C1"},
+    ]})  # fmt: skip
+    model = scripted(DONE, insights_reply(AGAINST_PIN, SAME_AS_NARROW), reply)
+    summary = Session(Settings(), git_repo, model=model, store=store).run("x", verify="true")
+    reasons = [r["reason"] for r in summary.edits["refused"]]
+    assert reasons == [
+        "no 'target' field (the label of a neighbour shown: N1)",
+        f"C2 “{SAME_AS_NARROW['title']}”: an operation on it was refused, so none is "
+        "applied: not stored",
+    ]
+    [added] = summary.edits["applied"]
+    assert store.get(added["id"]).title == AGAINST_PIN["title"]
+    titles = {m.title for m in store.list()}
+    assert SAME_AS_NARROW["title"] not in titles and store.count() == 2
+    assert store.get(narrow).support == 1
 
 
 def test_an_unparseable_reply_changes_nothing(git_repo: Path, store: MemoryStore) -> None:

@@ -42,6 +42,7 @@ class Distilled:
     memories: list[Memory]
     warnings: list[str]
     cost: float = 0.0
+    unusable: bool = False  # a reply was not (wholly) the JSON asked for: worth a retry
 
 
 def _cut(text: str, limit: int) -> str:
@@ -143,6 +144,7 @@ def distill(model: Model, record: RunRecord, kinds: Sequence[str] = ("insight",)
     memories: list[Memory] = []
     warnings: list[str] = []
     cost = 0.0
+    unusable = False
     success = record.outcome == "success"
     for kind in kinds:
         if kind == "trajectory":
@@ -162,6 +164,7 @@ def distill(model: Model, record: RunRecord, kinds: Sequence[str] = ("insight",)
             cost += reply.cost
             found, problem = _parse(kind, reply.content)
             if problem:
+                unusable = True
                 warnings.append(unusable_reply(model, kind, problem, kept=len(found)))
         if kind == "insight" and len(found) > MAX_INSIGHTS:
             found = found[:MAX_INSIGHTS]
@@ -170,7 +173,7 @@ def distill(model: Model, record: RunRecord, kinds: Sequence[str] = ("insight",)
                 warnings.append(problem)
                 continue
             memories.append(memory)
-    return Distilled(memories, warnings, cost)
+    return Distilled(memories, warnings, cost, unusable)
 
 
 def finish(memory: Memory, record: RunRecord, made_by: str) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from mtl_tui.agent.model import Model, ModelError
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import links
-from mtl_tui.memory.distill import RunRecord, finish
+from mtl_tui.memory.distill import RunRecord, finish, parse_json_object
 from mtl_tui.memory.operations import (
     Operation,
     Refusal,
@@ -109,6 +109,7 @@ class EditPlan:
 
     operations: list[tuple[Operation, int | None]] = field(default_factory=list)
     report: EditReport = field(default_factory=EditReport)
+    unusable: bool = False  # no reply, or no operations list in it: worth a retry
 
 
 def _standing(memory: Memory) -> str:
@@ -152,32 +153,51 @@ def plan_edits(
     except ModelError as exc:
         plan.report.refused.append(Refusal(None, f"the model gave no operations: {exc}"))
         plan.report.refused += _unused(candidates, set())
+        plan.unusable = True
         return plan
     plan.report.cost += reply.cost
     operations, refused = parse_operations(reply.content, candidates, labels)
+    data = parse_json_object(reply.content, "operations")
+    plan.unusable = data is None or not isinstance(data.get("operations"), list)
     plan.report.refused += refused
     targets = {label: hit.memory.id for label, hit in zip(labels, neighbours, strict=True)}
-    used: set[str] = set()
+    blocked = {r.lesson for r in refused if r.lesson}  # a refused operation named them
+    ready: list[tuple[Operation, int | None]] = []
     for operation in operations:
         target = targets[operation.target] if operation.target else None
         try:
             _prepare(store, operation, target, record, model.name, candidates[0].origin)
         except MtlError as exc:
-            plan.report.refused.append(Refusal(operation.op, str(exc)))
+            plan.report.refused.append(Refusal(operation.op, str(exc), operation.source))
+            if operation.source:
+                blocked.add(operation.source)
+            continue
+        ready.append((operation, target))
+    used: set[str] = set()
+    for operation, target in ready:
+        if operation.source in blocked:  # said once per lesson, by _unused
             continue
         if operation.source:
             used.add(operation.source)
         plan.operations.append((operation, target))
-    plan.report.refused += _unused(candidates, used)
+    plan.report.refused += _unused(candidates, used, frozenset(blocked))
     return plan
 
 
-def _unused(candidates: Sequence[Memory], used: set[str]) -> list[Refusal]:
-    return [
-        Refusal(None, f"{candidate_label(i)} “{c.title}” was given no operation: not stored")
-        for i, c in enumerate(candidates)
-        if candidate_label(i) not in used
-    ]
+def _unused(
+    candidates: Sequence[Memory], used: set[str], blocked: frozenset[str] = frozenset()
+) -> list[Refusal]:
+    """A line for each candidate that will not be stored, and why."""
+    found = []
+    for i, c in enumerate(candidates):
+        label = candidate_label(i)
+        if label in blocked:
+            found.append(Refusal(None, f"{label} “{c.title}”: an operation on it was refused, "
+                                 "so none is applied: not stored", label))  # fmt: skip
+        elif label not in used:
+            found.append(Refusal(None, f"{label} “{c.title}” was given no operation: not stored",
+                                 label))  # fmt: skip
+    return found
 
 
 def _prepare(

@@ -58,8 +58,9 @@ def _read(path: Path) -> History:
         return _read_jsonl(path)  # one JSON object per line: a Claude Code or Codex session
     if isinstance(data, dict) and data.get("format") == "mtl-trajectory":
         record = _from_mtl(data, path)
-        return History(record, "mtl", str(record.run_id or digest), str(data.get("started", "")),
-                       path=path)  # fmt: skip
+        started = str(data.get("started_at") or data.get("started") or "")
+        return History(record, "mtl", str(record.run_id or digest), started,
+                       project=str(record.repo or ""), path=path)  # fmt: skip
     if atif.looks_like(data):
         return atif.load(data, path)
     if isinstance(data, dict) and claude_code.looks_like(data):  # a one-line session

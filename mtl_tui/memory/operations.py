@@ -32,6 +32,7 @@ class Operation:
 class Refusal:
     op: str | None
     reason: str
+    lesson: str | None = None  # the candidate label the refused operation named, if any
 
     def to_dict(self) -> dict[str, object]:
         return {"op": self.op, "reason": self.reason}
@@ -69,11 +70,16 @@ def parse_operations(
             refused.append(Refusal(op or None, f"unknown operation '{item.get('op')}' "
                                    f"(expected {', '.join(OPS)})"))  # fmt: skip
             continue
+        named = _named_candidate(item.get("lesson"), by_label)
         target = item.get("target")
         target = str(target).strip().upper() if target is not None else None
+        if op in _NEEDS_TARGET and target is None:
+            refused.append(Refusal(op, f"no 'target' field (the label of a neighbour shown: "
+                                   f"{shown})", named))  # fmt: skip
+            continue
         if op in _NEEDS_TARGET and target not in neighbours:
             refused.append(Refusal(op, f"target '{item.get('target')}' is not among the "
-                                   f"neighbours shown ({shown})"))  # fmt: skip
+                                   f"neighbours shown ({shown})", named))  # fmt: skip
             continue
         lesson, source, problem = _lesson(item.get("lesson"), by_label)
         if op in _NEEDS_LESSON and lesson is None:
@@ -85,6 +91,11 @@ def parse_operations(
             continue
         operations.append(operation)
     return operations, refused
+
+
+def _named_candidate(value: object, candidates: dict[str, Memory]) -> str | None:
+    label = value.strip().upper() if isinstance(value, str) else None
+    return label if label in candidates else None
 
 
 def _same(a: Operation, b: Operation) -> bool:

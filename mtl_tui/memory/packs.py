@@ -34,6 +34,7 @@ from mtl_tui.records import (
     validate_fields,
 )
 from mtl_tui.scrub import scrub, scrub_value
+from mtl_tui.text import sentence
 
 __all__ = ["starter_path", "trusted"]  # re-exported: where callers have found them
 
@@ -461,7 +462,7 @@ def agents_md(memories: Sequence[Memory], group_by: str = "tag") -> str:
                 name: scrub(str(memory.fields[name]))
                 for name in ("title", "description", "content")
             }
-            line = f"- **{f['title']}** — {f['description']} {f['content']}"
+            line = f"- **{f['title']}** — {sentence(f['description'])} {sentence(f['content'])}"
             if not trusted(memory):
                 line += f" _(imported from pack {trust.pack_name(memory)})_"
             lines.append(" ".join(line.split()))  # one line each: no smuggled headings

@@ -11,6 +11,7 @@ from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import pack_name, trusted
 from mtl_tui.prompts import render
 from mtl_tui.records import Memory
+from mtl_tui.text import sentence
 
 if TYPE_CHECKING:
     from mtl_tui.agent.model import Model
@@ -225,12 +226,12 @@ def item_text(memory: Memory) -> str:
     f = memory.fields
     match memory.kind:
         case "insight":
-            text = f"{f['title'].rstrip('.')}. {f['description']} {f['content']}"
+            parts = [f["title"], f["description"], f["content"]]
             if f.get("applies_when"):
-                text += f" Applies when {f['applies_when']}"
+                parts.append(f"Applies when {f['applies_when']}")
             if f.get("not_when"):
-                text += f" Not when {f['not_when']}"
-            return text
+                parts.append(f"Not when {f['not_when']}")
+            return " ".join(sentence(part) for part in parts if part.strip())
         case "summary":
             return f"Task: {f['task_summary']} Experience: {f['experience_summary']}"
         case "workflow":
