@@ -540,9 +540,12 @@ def test_dry_run_names_each_path_once_and_agrees_with_the_undo(tmp_path: Path) -
     root.mkdir()
     sh(root, BASE)
     original = observe(root)
-    repo = _run(root, "echo z > a.txt; printf 'x\\n' > new.txt; mkdir emptyd; "
-                      "mkdir -p build/sub .pytest_cache/v; printf 1 > build/sub/o; "
-                      "printf 2 > .pytest_cache/v/c; printf '*\\n' > .pytest_cache/.gitignore")  # fmt: skip
+    agent = (
+        "echo z > a.txt; printf 'x\\n' > new.txt; mkdir emptyd; mkdir -p build/sub "
+        ".pytest_cache/v; printf 1 > build/sub/o; printf 2 > .pytest_cache/v/c; "
+        "printf '*\\n' > .pytest_cache/.gitignore"
+    )
+    repo = _run(root, agent)
     plan = repo.undo(dry_run=True)
     lines = [str(d) for d in plan.changes]
     assert len(lines) == len(set(lines))
