@@ -18,8 +18,40 @@ from tests.conftest import DONE, bash, insight, run_mtl, script_file
 def test_a_mistyped_command_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
     result = run_mtl("doctr")
     assert result.returncode == 2
-    assert "no command 'doctr'. Did you mean 'doctor'?" in result.stderr
+    assert result.stderr.startswith("mtl: error: no such command 'doctr'. Did you mean 'doctor'?")
     assert "Traceback" not in result.stderr and not paths.trajectories_dir().exists()
+    # the same two lines as a mistyped subcommand: the error, then the hint
+    sub = run_mtl("memory", "serch")
+    assert (
+        [line.split(" '")[0] for line in result.stderr.splitlines()]
+        == [line.split(" '")[0] for line in sub.stderr.splitlines()]
+        == ["mtl: error: no such command", "try"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "task", "--cost-limit", "nan"], "'--cost-limit': 'nan' is not a number"),
+        (["run", "task", "--time-limit", "inf"], "'--time-limit': 'inf' is not a number"),
+        (["run", "task", "--cost-limit", "-1"], "'--cost-limit': -1 is below 0"),
+        (["memory", "search", "q", "--floor", "nan"], "'--floor': 'nan' is not a number"),
+        (["memory", "add", "--title", ""], "--title is empty"),
+        (["memory", "add", "--title", "t", "--content", " "], "--content is empty"),
+    ],
+)
+def test_bad_values_are_named_for_what_they_are(args: list[str], words: str) -> None:
+    result = run_mtl(*args)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rescope_to_the_scope_a_memory_has_says_so(store: MemoryStore) -> None:
+    added = store.add(insight("Read the evaluator before writing the solution"))
+    store.close()
+    result = run_mtl("memory", "rescope", str(added.id), "global")
+    assert result.returncode == 0, result.stderr
+    assert f"#{added.id} is already global: nothing changed" in result.stdout
 
 
 def test_no_tui_without_a_terminal() -> None:

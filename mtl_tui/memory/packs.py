@@ -280,7 +280,7 @@ def _where(exc: ValidationError, data: Any) -> str:
         item = data["items"][index] if isinstance(data, dict) else None
         ident = item.get("id") if isinstance(item, dict) else None
         field = ".".join(str(p) for p in loc[2:]) or "item"
-        who = f"item {index}" + (f" ({ident})" if isinstance(ident, str) else "")
+        who = f"item {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         return f"{who}: field '{field}': {first['msg']}"
     return f"field '{'.'.join(str(p) for p in loc) or 'pack'}': {first['msg']}"
 
@@ -305,7 +305,7 @@ def read_pack(path: Path) -> Pack:
     except ValidationError as exc:
         raise PackError(f"{path}: {_where(exc, data)}") from None
     seen: set[str] = set()
-    for index, item in enumerate(pack.items):
+    for index, item in enumerate(pack.items, 1):  # counted from 1, as a person counts
         who = f"{path}: item {index} ({item.id})"
         if item.id in seen:
             raise PackError(f"{who}: duplicate id")
