@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,15 +165,24 @@ def test_undo_modes_that_do_not_go_together_are_refused() -> None:
     ]
 
 
-def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
+def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path, fake_openai: Any) -> None:
     """--model as for `mtl run`: a model id litellm cannot route, or a scripted model's file,
-    is checked, not called fine because no credential is missing."""
+    is checked, not called fine because no credential is missing. An --api-base without a
+    model is tried anyway."""
+    import socket
+
     from mtl_tui.cli.doctor import _check_model
     from mtl_tui.config import load_settings
 
     replies = tmp_path / "replies.json"
     replies.write_text('["one", "two"]')
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     for flags, ok, words in [
+        ({"api_base": closed}, False, "no model configured: set MTL_MODEL"),
+        ({"api_base": closed}, False, f"cannot reach {closed}: connection refused"),
+        ({"api_base": fake_openai.base_url}, False, f"; {fake_openai.base_url} answers"),
         ({"model": "x/y"}, False, "litellm knows no provider for model 'x/y'"),
         # a local server's model id without its provider (openai/qwen): not even tried
         ({"model": "qwen", "api_base": "http://127.0.0.1:9/v1"}, False, "no provider"),
