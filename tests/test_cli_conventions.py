@@ -191,3 +191,48 @@ def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path, fake_openai: An
     ]:
         check = _check_model(load_settings(flags))  # doctor's model line
         assert check.ok is ok and words in check.detail, check
+
+
+def _every_option() -> dict[str, str]:
+    """Every long option of every mtl command, with the command it belongs to."""
+    import typer
+    from typer._click import Context
+
+    from mtl_tui.cli.root import app
+
+    found: dict[str, str] = {}
+
+    def walk(command: Any, path: str, ctx: Any) -> None:
+        if hasattr(command, "list_commands"):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                walk(sub, f"{path} {name}", Context(sub, parent=ctx))
+        for param in command.params:
+            for opt in param.opts:
+                if opt.startswith("--") and "completion" not in opt and opt != "--help":
+                    found.setdefault(opt, path)
+
+    root = typer.main.get_command(app)
+    walk(root, "mtl", Context(root))
+    return found
+
+
+def test_the_readme_synopsis_lists_every_option_and_messages_suggest_only_real_ones() -> None:
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    synopsis = next(
+        b for b in re.findall(r"```[a-z]*\n(.*?)```", readme, re.S) if "mtl run TASK" in b
+    )
+    options = _every_option()
+    assert "--floor" in options  # the walk reaches subcommands
+    assert [f"{where} {o}" for o, where in options.items() if o not in synopsis] == []
+    # what mtl's messages tell the user to run (`mtl … --x`) names options that exist
+    sources = Path(__file__).parents[1] / "mtl_tui"
+    suggested = {
+        opt
+        for path in sources.rglob("*.py")
+        for command in re.findall(r"`mtl [^`]*`", path.read_text())
+        for opt in re.findall(r"(?<![\w-])--[a-z][a-z-]+", command)
+    }
+    assert suggested and suggested - set(options) - {"--help"} == set()
