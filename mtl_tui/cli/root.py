@@ -290,14 +290,17 @@ def run(
     ] = False,
     step_limit: Annotated[int | None, typer.Option(min=1, help="Most model turns.")] = None,
     cost_limit: Annotated[
-        float | None, typer.Option(parser=number(0), help="Most USD to spend.")
+        float | None, typer.Option(parser=number(0), metavar="USD", help="Most USD to spend.")
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option(parser=number(0.1), help="Seconds one command may run (default 60)."),
+        typer.Option(
+            parser=number(0.1), metavar="S", help="Seconds one command may run (default 60)."
+        ),
     ] = None,
     time_limit: Annotated[
-        float | None, typer.Option(parser=number(1), help="Seconds the whole run may take.")
+        float | None,
+        typer.Option(parser=number(1), metavar="S", help="Seconds the whole run may take."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON summary object on stdout.")
