@@ -151,8 +151,9 @@ def import_(
             "`mtl run` unless you pass --trust-imported. Review or delete them "
             "(`mtl memory show ID`, `mtl memory rm ID`):"
         )
+        held = "would be #" if dry_run else "#"  # a dry run stores nothing
         for _item, title, why, memory_id in report.suspicious:
-            err.print(f"  #{memory_id} “{escape(title)}”: {escape('; '.join(why))}")
+            err.print(f"  {held}{memory_id} “{escape(title)}”: {escape('; '.join(why))}")
     if as_json:
         print_json(report.to_dict())
         return
