@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,40 @@ from tests.conftest import DONE, bash, insight, run_mtl, script_file
 def test_a_mistyped_command_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
     result = run_mtl("doctr")
     assert result.returncode == 2
-    assert "no command 'doctr'. Did you mean 'doctor'?" in result.stderr
+    assert result.stderr.startswith("mtl: error: no such command 'doctr'. Did you mean 'doctor'?")
     assert "Traceback" not in result.stderr and not paths.trajectories_dir().exists()
+    # the same two lines as a mistyped subcommand: the error, then the hint
+    sub = run_mtl("memory", "serch")
+    assert (
+        [line.split(" '")[0] for line in result.stderr.splitlines()]
+        == [line.split(" '")[0] for line in sub.stderr.splitlines()]
+        == ["mtl: error: no such command", "try"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "task", "--cost-limit", "nan"], "'--cost-limit': 'nan' is not a number"),
+        (["run", "task", "--time-limit", "inf"], "'--time-limit': 'inf' is not a number"),
+        (["run", "task", "--cost-limit", "-1"], "'--cost-limit': -1 is below 0"),
+        (["memory", "search", "q", "--floor", "nan"], "'--floor': 'nan' is not a number"),
+        (["memory", "add", "--title", ""], "--title is empty"),
+        (["memory", "add", "--title", "t", "--content", " "], "--content is empty"),
+    ],
+)
+def test_bad_values_are_named_for_what_they_are(args: list[str], words: str) -> None:
+    result = run_mtl(*args)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rescope_to_the_scope_a_memory_has_says_so(store: MemoryStore) -> None:
+    added = store.add(insight("Read the evaluator before writing the solution"))
+    store.close()
+    result = run_mtl("memory", "rescope", str(added.id), "global")
+    assert result.returncode == 0, result.stderr
+    assert f"#{added.id} is already global: nothing changed" in result.stdout
 
 
 def test_no_tui_without_a_terminal() -> None:
@@ -132,15 +165,24 @@ def test_undo_modes_that_do_not_go_together_are_refused() -> None:
     ]
 
 
-def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
+def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path, fake_openai: Any) -> None:
     """--model as for `mtl run`: a model id litellm cannot route, or a scripted model's file,
-    is checked, not called fine because no credential is missing."""
+    is checked, not called fine because no credential is missing. An --api-base without a
+    model is tried anyway."""
+    import socket
+
     from mtl_tui.cli.doctor import _check_model
     from mtl_tui.config import load_settings
 
     replies = tmp_path / "replies.json"
     replies.write_text('["one", "two"]')
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     for flags, ok, words in [
+        ({"api_base": closed}, False, "no model configured: set MTL_MODEL"),
+        ({"api_base": closed}, False, f"cannot reach {closed}: connection refused"),
+        ({"api_base": fake_openai.base_url}, False, f"; {fake_openai.base_url} answers"),
         ({"model": "x/y"}, False, "litellm knows no provider for model 'x/y'"),
         # a local server's model id without its provider (openai/qwen): not even tried
         ({"model": "qwen", "api_base": "http://127.0.0.1:9/v1"}, False, "no provider"),
@@ -149,3 +191,48 @@ def test_doctor_checks_the_model_a_run_would_use(tmp_path: Path) -> None:
     ]:
         check = _check_model(load_settings(flags))  # doctor's model line
         assert check.ok is ok and words in check.detail, check
+
+
+def _every_option() -> dict[str, str]:
+    """Every long option of every mtl command, with the command it belongs to."""
+    import typer
+    from typer._click import Context
+
+    from mtl_tui.cli.root import app
+
+    found: dict[str, str] = {}
+
+    def walk(command: Any, path: str, ctx: Any) -> None:
+        if hasattr(command, "list_commands"):
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                walk(sub, f"{path} {name}", Context(sub, parent=ctx))
+        for param in command.params:
+            for opt in param.opts:
+                if opt.startswith("--") and "completion" not in opt and opt != "--help":
+                    found.setdefault(opt, path)
+
+    root = typer.main.get_command(app)
+    walk(root, "mtl", Context(root))
+    return found
+
+
+def test_the_readme_synopsis_lists_every_option_and_messages_suggest_only_real_ones() -> None:
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    synopsis = next(
+        b for b in re.findall(r"```[a-z]*\n(.*?)```", readme, re.S) if "mtl run TASK" in b
+    )
+    options = _every_option()
+    assert "--floor" in options  # the walk reaches subcommands
+    assert [f"{where} {o}" for o, where in options.items() if o not in synopsis] == []
+    # what mtl's messages tell the user to run (`mtl … --x`) names options that exist
+    sources = Path(__file__).parents[1] / "mtl_tui"
+    suggested = {
+        opt
+        for path in sources.rglob("*.py")
+        for command in re.findall(r"`mtl [^`]*`", path.read_text())
+        for opt in re.findall(r"(?<![\w-])--[a-z][a-z-]+", command)
+    }
+    assert suggested and suggested - set(options) - {"--help"} == set()

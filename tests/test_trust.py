@@ -67,8 +67,9 @@ def test_a_pack_named_starter_claiming_trust_gets_none(store: MemoryStore, tmp_p
     assert accepted_by_default([hit]) == []
     assert accepted_by_default([hit], trust_imported=True) == [hit]
     # it is listed as reading like instructions, for all three reasons
-    (item, title, why) = report.suspicious[0]
-    assert item == "evil" and title == EVIL["title"] and len(why) == 3
+    (item, title, why, held_by) = report.suspicious[0]
+    assert title == EVIL["title"] and len(why) == 3 and held_by == memory.id
+    assert item == packs.item_id(memory) and report.renamed == [(1, "evil", item)]
 
 
 def test_the_shipped_starter_is_trusted_by_content_under_any_name(

@@ -533,3 +533,28 @@ def test_a_run_names_a_cache_it_will_not_snapshot_before_it_starts(
     warning = result.stderr.index("not snapshotted (tool caches holding a secret): .pytest_cache/;")
     assert warning < result.stderr.index("$ echo x > a.txt")
     assert TOKEN not in result.stderr + result.stdout
+
+
+def test_dry_run_names_each_path_once_and_agrees_with_the_undo(tmp_path: Path) -> None:
+    """A run that creates an ignored cache directory with files in it (pytest's), another
+    ignored directory and an empty one: the dry run names each once, and the real undo
+    restores or removes exactly as many."""
+    root = tmp_path / "r"
+    root.mkdir()
+    sh(root, BASE)
+    original = observe(root)
+    agent = (
+        "echo z > a.txt; printf 'x\\n' > new.txt; mkdir emptyd; mkdir -p build/sub "
+        ".pytest_cache/v; printf 1 > build/sub/o; printf 2 > .pytest_cache/v/c; "
+        "printf '*\\n' > .pytest_cache/.gitignore"
+    )
+    repo = _run(root, agent)
+    plan = repo.undo(dry_run=True)
+    lines = [str(d) for d in plan.changes]
+    assert len(lines) == len(set(lines))
+    named = [d.detail.split()[-2] for d in plan.changes if d.what != "worktree"]
+    assert sorted(named) == [".pytest_cache/", "build/", "emptyd/"], lines
+    result = repo.undo()
+    assert result.complete
+    assert len(result.restored) + len(result.removed) == len(plan.changes)
+    assert observe(root) == original

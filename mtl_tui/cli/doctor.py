@@ -140,13 +140,17 @@ def _check_repository(cfg: Settings) -> Check:
 
 def _check_model(cfg: Settings) -> Check:
     if not cfg.model:
-        return Check(
-            "model",
-            False,
+        missing = (
             "no model configured: set MTL_MODEL, pass --model, or set `model` in "
-            f"{paths.config_file()}",
-            essential=False,
+            f"{paths.config_file()}"
         )
+        if cfg.api_base:  # the endpoint can be checked without one
+            where = safe_message(cfg.api_base)
+            with err.status(f"Trying {where}…"):
+                problem = probe_endpoint(cfg.api_base)
+            answer = f"cannot reach {where}: {problem}" if problem else f"{where} answers"
+            missing = f"{missing} (e.g. --model openai/NAME for this server); {answer}"
+        return Check("model", False, missing, essential=False)
     if cfg.model.startswith(SCRIPTED_PREFIX):  # replies from a file: is it readable?
         try:
             replies = ScriptedModel.from_file(Path(cfg.model.removeprefix(SCRIPTED_PREFIX)))

@@ -21,6 +21,7 @@ from mtl_tui.cli.common import (
     progress_bar,
     settings,
 )
+from mtl_tui.cli.numbers import number
 from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
@@ -135,8 +136,7 @@ def search(
     floor: Annotated[
         float | None,
         typer.Option(
-            min=-1.0,
-            max=1.0,
+            parser=number(-1.0, 1.0),
             help="Least relevance shown (default: the config's memory.floor, what a run "
             "uses; -1 shows everything).",
         ),
@@ -281,6 +281,9 @@ def rescope(
                 "repository: run this from inside the repository it belongs to"
             )
         key = memory.repo_key or (here.key if here else None)
+        if memory.scope == scope.value and (scope is ScopeChoice.global_ or memory.repo_key):
+            out.print(f"#{memory.id} is already {escape(_scope_text(memory))}: nothing changed")
+            return
         memory = store.rescope(memory_id, scope.value, key)
     out.print(f"#{memory.id} is now {escape(_scope_text(memory))}")
     if here is not None and here.how == "path" and key == here.key:
@@ -295,7 +298,7 @@ def prune(
     months: Annotated[
         float | None,
         typer.Option(
-            min=0.1,
+            parser=number(0.1),
             help="Months unused that make a candidate (default: the setting "
             "memory.prune_unused_months, 6).",
         ),
@@ -437,8 +440,11 @@ def add(
         memory.tags += tag or []
         memory.languages += lang or []
     else:
-        if not title:
+        if title is None:
             raise MtlError("give --title (with --description and --content) or --from-file")
+        for name, value in (("title", title), ("description", description), ("content", content)):
+            if value is not None and not value.strip():
+                raise MtlError(f"--{name} is empty: give the insight's {name} as text")
         memory = Memory(
             kind="insight",
             fields={

@@ -15,6 +15,7 @@ from mtl_tui.cli.common import err, open_store, out, print_json, progress_bar
 from mtl_tui.cli.memory import JsonOpt, KindOpt, LangOpt
 from mtl_tui.errors import MtlError
 from mtl_tui.memory import packs
+from mtl_tui.records import Memory
 from mtl_tui.text import plural
 
 app = typer.Typer(help="Export and import packs of memories.", no_args_is_help=True)
@@ -70,6 +71,8 @@ def export(
         memories = selection.memories
         if notice := selection.notice():
             err.print(escape(notice))
+        if fmt is PackFormat.agents_md:
+            _name_flagged(memories)
         if str(path) == "-":
             if fmt is PackFormat.agents_md:
                 text = packs.agents_md(memories, group_by.value)
@@ -79,7 +82,8 @@ def export(
                 )
                 text = json.dumps(pack, indent=1, ensure_ascii=False) + "\n"
             sys.stdout.write(text)
-            err.print(f"Exported {_memories(len(memories))} to stdout")
+            count = _in_agents_md(memories) if fmt is PackFormat.agents_md else len(memories)
+            err.print(f"Exported {_memories(count)} to stdout")
             return
         if fmt is PackFormat.agents_md:
             text = packs.agents_md(memories, group_by.value)
@@ -87,13 +91,27 @@ def export(
                 packs.write_atomic(path, text)
             except OSError as exc:
                 raise MtlError(f"cannot write {path}: {exc.strerror or exc}") from None
-            count = sum(1 for m in memories if m.kind == "insight")
+            count = _in_agents_md(memories)
         else:
             try:
                 count = packs.export_json(store, path, memories, with_embeddings, name)
             except OSError as exc:
                 raise MtlError(f"cannot write {path}: {exc.strerror or exc}") from None
     out.print(f"Exported {_memories(count)} to {escape(str(path))}")
+
+
+def _in_agents_md(memories: list[Memory]) -> int:
+    return sum(m.kind == "insight" for m in memories) - len(packs.flagged(memories))
+
+
+def _name_flagged(memories: list[Memory]) -> None:
+    """Name each imported memory AGENTS.md leaves out for reading like an instruction."""
+    for memory, why in packs.flagged(memories):
+        err.print(
+            f"[bold yellow]Left out #{memory.id}[/] “{escape(memory.title)}” (imported, "
+            f"untrusted): reads like an instruction to the agent ({escape('; '.join(why))}); "
+            "AGENTS.md would make it a standing one"
+        )
 
 
 @app.command("import")
@@ -118,25 +136,36 @@ def import_(
     pack = packs.read_pack(path)  # validated before the embedding model loads
     with open_store(embed=True) as store, progress_bar("Embedding") as update:
         report = packs.import_pack(store, path, dry_run=dry_run, progress=update, pack=pack)
+    if report.renamed:
+        position, given, real = report.renamed[0]
+        more = f" and {len(report.renamed) - 1} more" if len(report.renamed) > 1 else ""
+        err.print(
+            f"note: the pack gives item {position} the id {escape(given)}{more}, not its "
+            f"content id; this import names it by content id ({escape(real)})"
+        )
     if report.suspicious:
         err.print(
             f"[bold yellow]warning:[/] {len(report.suspicious)} item(s) of pack "
             f"{escape(report.name)} read like instructions to the agent rather than lessons; "
             "they stay off in the insights panel until you accept them, and out of "
-            "`mtl run` unless you pass --trust-imported. Review or delete them:"
+            "`mtl run` unless you pass --trust-imported. Review or delete them "
+            "(`mtl memory show ID`, `mtl memory rm ID`):"
         )
-        for item, title, why in report.suspicious:
-            err.print(f"  {escape(item)} “{escape(title)}”: {escape('; '.join(why))}")
+        held = "would be #" if dry_run else "#"  # a dry run stores nothing
+        for _item, title, why, memory_id in report.suspicious:
+            err.print(f"  {held}{memory_id} “{escape(title)}”: {escape('; '.join(why))}")
     if as_json:
         print_json(report.to_dict())
         return
     verb = "Would add" if dry_run else "Added"
     err.print(f"pack {escape(report.name)}: {plural(len(pack.items), 'item')}"
               + (" (re-embedded with this pool's model)" if report.reembedded else ""))  # fmt: skip
-    if report.trusted < len(pack.items):
+    if report.untrusted:
         err.print(
-            f"[dim]{len(pack.items) - report.trusted} imported item(s) are untrusted: shown "
-            "marked and off until accepted; `mtl run` uses them only with --trust-imported.[/]"
+            f"[dim]{plural(report.untrusted, 'item')} "
+            f"{'would be' if dry_run else 'was' if report.untrusted == 1 else 'were'} "
+            "added untrusted: shown marked and off until accepted; `mtl run` uses them only "
+            "with --trust-imported.[/]"
         )
     out.print(f"{verb} {len(report.added)}, merged {len(report.merged)}, "
               f"skipped {len(report.skipped)}.")  # fmt: skip

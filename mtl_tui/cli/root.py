@@ -20,6 +20,7 @@ from mtl_tui import __version__
 from mtl_tui.cli import fastparams, helpfmt
 from mtl_tui.cli.choices import SCRIPTED_HELP, KindChoice
 from mtl_tui.cli.early import COMMANDS, ROOT_OPTIONS, preload_embedder
+from mtl_tui.cli.numbers import number
 from mtl_tui.errors import MtlError
 
 helpfmt.install()
@@ -56,9 +57,9 @@ class _TuiByDefault(TyperGroup):
         names = self.list_commands(ctx)
         if not args or (args[0] not in names and args[0] not in ROOT_OPTIONS):
             if args and (typo := self._typo(args[0], names)):
-                raise MtlError(
-                    f"no command '{args[0]}'. Did you mean '{typo}'? "
-                    f'(To start a task with this text: mtl -- "{args[0]}")'
+                raise helpfmt.UsageError(
+                    f"no such command '{args[0]}'. Did you mean '{typo}'?",
+                    f"try 'mtl --help' (to start a task with this text: mtl -- \"{args[0]}\")",
                 )
             args = ["tui", *args]
         if not ctx.resilient_parsing:  # not while the shell completes a word
@@ -288,12 +289,18 @@ def run(
         ),
     ] = False,
     step_limit: Annotated[int | None, typer.Option(min=1, help="Most model turns.")] = None,
-    cost_limit: Annotated[float | None, typer.Option(min=0, help="Most USD to spend.")] = None,
+    cost_limit: Annotated[
+        float | None, typer.Option(parser=number(0), metavar="USD", help="Most USD to spend.")
+    ] = None,
     timeout: Annotated[
-        float | None, typer.Option(min=0.1, help="Seconds one command may run (default 60).")
+        float | None,
+        typer.Option(
+            parser=number(0.1), metavar="S", help="Seconds one command may run (default 60)."
+        ),
     ] = None,
     time_limit: Annotated[
-        float | None, typer.Option(min=1, help="Seconds the whole run may take.")
+        float | None,
+        typer.Option(parser=number(1), metavar="S", help="Seconds the whole run may take."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON summary object on stdout.")

@@ -281,7 +281,7 @@ def _where(exc: ValidationError, data: Any) -> str:
         item = data["items"][index] if isinstance(data, dict) else None
         ident = item.get("id") if isinstance(item, dict) else None
         field = ".".join(str(p) for p in loc[2:]) or "item"
-        who = f"item {index}" + (f" ({ident})" if isinstance(ident, str) else "")
+        who = f"item {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         return f"{who}: field '{field}': {first['msg']}"
     return f"field '{'.'.join(str(p) for p in loc) or 'pack'}': {first['msg']}"
 
@@ -306,7 +306,7 @@ def read_pack(path: Path) -> Pack:
     except ValidationError as exc:
         raise PackError(f"{path}: {_where(exc, data)}") from None
     seen: set[str] = set()
-    for index, item in enumerate(pack.items):
+    for index, item in enumerate(pack.items, 1):  # counted from 1, as a person counts
         who = f"{path}: item {index} ({item.id})"
         if item.id in seen:
             raise PackError(f"{who}: duplicate id")
@@ -334,9 +334,13 @@ class ImportReport:
     added: list[int] = field(default_factory=list)
     merged: list[tuple[str, int]] = field(default_factory=list)  # pack item id, into
     skipped: list[tuple[str, int, str]] = field(default_factory=list)  # id, existing, why
-    # items that read like instructions to the agent: id, title, reasons
-    suspicious: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    # items that read like instructions to the agent and are untrusted in the pool now:
+    # item id, title, reasons, the pool memory holding it
+    suspicious: list[tuple[str, str, list[str], int]] = field(default_factory=list)
     trusted: int = 0  # items recognised as the shipped starter pack
+    untrusted: int = 0  # items added as new untrusted memories
+    # items whose id is not their content id: position (from 1), the pack's id, the real one
+    renamed: list[tuple[int, str, str]] = field(default_factory=list)
     reembedded: bool = False
     dry_run: bool = False
 
@@ -346,7 +350,13 @@ class ImportReport:
             "dry_run": self.dry_run,
             "reembedded": self.reembedded,
             "trusted": self.trusted,
-            "suspicious": [{"item": i, "title": t, "why": why} for i, t, why in self.suspicious],
+            "untrusted": self.untrusted,
+            "suspicious": [
+                {"item": i, "title": t, "why": why, "memory": m} for i, t, why, m in self.suspicious
+            ],
+            "renamed": [
+                {"position": p, "id": old, "content_id": new} for p, old, new in self.renamed
+            ],
             "added": self.added,
             "merged": [{"item": i, "into": m} for i, m in self.merged],
             "skipped": [{"item": i, "existing": m, "why": w} for i, m, w in self.skipped],
@@ -386,10 +396,13 @@ def import_pack(
     pack = pack or read_pack(path)
     name = safe_name(scrub(origin_name or pack.name))
     memories = [to_memory(item, name) for item in pack.items]
-    suspicious = [
-        (item.id, memory.title, why)
-        for item, memory in zip(pack.items, memories, strict=True)
-        if (why := trust.instruction_like(memory))
+    # An item is named by its content id, whatever id the pack gave it (a hand-edited
+    # "0000000000000000" names nothing); a different one is reported.
+    ids = [item_id(memory) for memory in memories]
+    renamed = [
+        (position, item.id, real)
+        for position, (item, real) in enumerate(zip(pack.items, ids, strict=True), 1)
+        if item.id != real
     ]
     assert store.embedder is not None
     recorded, _ = store.recorded_model()
@@ -417,19 +430,22 @@ def import_pack(
     if name.lower() in trust.RESERVED_NAMES and trusted_count < len(memories):
         name = f"{name}-unverified"  # as its items' origin says (trust.import_origin)
     report = ImportReport(
-        name=name,
-        reembedded=not reuse,
-        dry_run=dry_run,
-        suspicious=suspicious,
-        trusted=trusted_count,
+        name=name, reembedded=not reuse, dry_run=dry_run, trusted=trusted_count, renamed=renamed
     )
-    for item, result in zip(pack.items, results, strict=True):
+    holders = store.get_many([r.id for r in results if not r.created])
+    for ident, memory, result in zip(ids, memories, results, strict=True):
         if result.created:
             report.added.append(result.id)
+            report.untrusted += not trusted(memory)
         elif result.merged:
-            report.merged.append((item.id, result.id))
+            report.merged.append((ident, result.id))
         else:
-            report.skipped.append((item.id, result.id, "already in the pool"))
+            report.skipped.append((ident, result.id, "already in the pool"))
+        # flagged only where the pool now holds it untrusted: a copy of a trusted memory
+        # changed nothing
+        holder = memory if result.created else holders.get(result.id, memory)
+        if not trusted(holder) and (why := trust.instruction_like(memory)):
+            report.suspicious.append((ident, memory.title, why, result.id))
     return report
 
 
@@ -440,11 +456,25 @@ def import_starter(store: MemoryStore, dry_run: bool = False) -> ImportReport:
 # -- AGENTS.md ------------------------------------------------------------------------------
 
 
+def flagged(memories: Sequence[Memory]) -> list[tuple[Memory, list[str]]]:
+    """Untrusted memories that read like instructions to the agent (as import flagged
+    them), with the reasons. AGENTS.md never carries them: there they would become
+    standing instructions, with no panel to review them."""
+    return [
+        (memory, why)
+        for memory in memories
+        if memory.kind == "insight" and not trusted(memory)
+        if (why := trust.instruction_like(memory))
+    ]
+
+
 def agents_md(memories: Sequence[Memory], group_by: str = "tag") -> str:
-    """Insights as standing instructions for other coding agents (AGENTS.md style)."""
+    """Insights as standing instructions for other coding agents (AGENTS.md style); the
+    `flagged` ones are left out (the caller names them)."""
+    left_out = {id(memory) for memory, _why in flagged(memories)}
     groups: dict[str, list[Memory]] = {}
     for memory in memories:
-        if memory.kind != "insight":
+        if memory.kind != "insight" or id(memory) in left_out:
             continue
         keys = memory.tags if group_by == "tag" else memory.languages
         groups.setdefault(keys[0] if keys else "general", []).append(memory)

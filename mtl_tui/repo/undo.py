@@ -86,7 +86,7 @@ def compare(git: Git, before: dict[str, Any], now: dict[str, Any]) -> list[Diffe
         old_map, new_map = before[key], now[key]
         for name in sorted(set(old_map) | set(new_map)):
             old, new = old_map.get(name), new_map.get(name)
-            if old != new:
+            if old != new and not _under_same_change(name, old_map, new_map):
                 verb = "created" if old is None else "deleted" if new is None else "changed"
                 made = name if key in ("ignored",) and old is None else ""
                 entry = name if key == "ignored" else ""
@@ -105,10 +105,28 @@ def compare(git: Git, before: dict[str, Any], now: dict[str, Any]) -> list[Diffe
                 Difference("large_untracked", f"{path} (created, too large to snapshot)", path)
             )
     old_dirs, new_dirs = set(before["untracked_dirs"]), set(now["untracked_dirs"])
-    for path in sorted(old_dirs ^ new_dirs):
+    ignored_changes = set(before["ignored"]) ^ set(now["ignored"])
+    for path in sorted((old_dirs ^ new_dirs) - ignored_changes):  # each path named once
         verb = "created" if path in new_dirs else "deleted"
         found.append(Difference("untracked_dirs", f"directory {path} {verb}"))
     return found
+
+
+def _under_same_change(name: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Inside a directory entry that was created (or deleted) as a whole: that entry names
+    the change, and undo removes it as one."""
+    parts = name.rstrip("/").split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        parent = "/".join(parts[:depth]) + "/"
+        if (parent in old) != (parent in new) and (name in old) == (parent in old):
+            return True
+    return False
+
+
+def created_entries(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Ignored entries the run created, each named once (not those inside another)."""
+    old, new = before["ignored"], now["ignored"]
+    return [n for n in new if n not in old and not _under_same_change(n, old, new)]
 
 
 def _head(head: dict[str, str | None]) -> str:
@@ -311,12 +329,16 @@ class Restorer:
         """What the run created outside the snapshot: empty directories, large untracked
         files, ignored files and directories. None of them existed before, so they go."""
         before_dirs = set(self.meta["untracked_dirs"])
+        ignored_now = self.snap.ignored()
+        created_ignored = created_entries(self.meta, {"ignored": ignored_now})
         for rel in before_dirs:
             path = self.root / rel
             if not path.exists():
                 path.mkdir(parents=True)
                 self.restored.append(rel)
-        for rel in sorted(set(self.snap.untracked_dirs()) - before_dirs, reverse=True):
+        ignored_changes = set(ignored_now) ^ set(self.meta["ignored"])  # named as ignored
+        untracked_dirs = set(self.snap.untracked_dirs()) - before_dirs - ignored_changes
+        for rel in sorted(untracked_dirs, reverse=True):
             path = self.root / rel
             if not any(f for _b, _d, f in os.walk(path)) and not path.is_symlink():
                 shutil.rmtree(path)
@@ -332,7 +354,7 @@ class Restorer:
                     path.unlink()
                     self.removed.append(rel)
                     self._prune_empty(path.parent)
-        for rel in sorted(set(self.snap.ignored()) - set(self.meta["ignored"]), reverse=True):
+        for rel in sorted(created_ignored, reverse=True):
             if self._inside_known(rel):
                 continue
             path = self.root / rel
