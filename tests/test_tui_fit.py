@@ -396,22 +396,26 @@ async def test_the_hint_never_says_in_the_prompt_when_every_item_is_rejected(
         def hint() -> str:
             return str(panel.query_one("#insights-hint").render())
 
+        def counted() -> str:
+            return str(panel.query_one("#insights-counts").render())
+
         def folded() -> str:
             return str(app.query_one("#insights-line").render())
 
-        assert hint().startswith(f"{hits} in the prompt at relevance ≥ {panel.cut:.2f}")
+        assert counted().endswith(f" · {hits} in the prompt")
+        assert hint().startswith(f"retrieved at relevance ≥ {panel.cut:.2f}")
         assert f"{hits} in the prompt · ctrl+b" in folded()
         await pilot.press("tab", *["x", "down"] * hits)
         await until(pilot, lambda: not any(item.accepted for item in panel.items))
         await pilot.pause()
-        assert hint().startswith("none in the prompt ·") and "in the prompt at" not in hint()
+        assert counted().endswith(" · none in the prompt") and "in the prompt" not in hint()
         assert "0 accepted · " in folded() and "none in the prompt · ctrl+b" in folded()
         await pilot.press("ctrl+b")  # folded: the same words
         await pilot.pause()
         assert "none in the prompt" in folded() and "in the prompt at" not in folded()
         await pilot.press("ctrl+b", "tab", "a")  # unfolded, one back: in the prompt again
         await pilot.pause()
-        assert hint().startswith("1 in the prompt") and "1 in the prompt" in folded()
+        assert counted().endswith(" · 1 in the prompt") and "1 in the prompt" in folded()
 
 
 async def test_counts_of_one_are_singular(git_repo: Path, pool: list[int], tmp_path: Path) -> None:
@@ -474,3 +478,45 @@ async def test_the_browser_footer_shows_the_table_keys_only_where_they_work(
         assert {"vote", "mark"} <= actions
         await pilot.press("plus")
         assert browser.rows[0].net_votes == 1
+
+
+async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_prompt(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    """Nothing passes the floor; the user takes one held-back memory: the count line says
+    it reaches the prompt, and it alone has a label, the one the agent sees."""
+    from mtl_tui.memory.retrieve import item_text
+
+    app = make_app(git_repo, [DONE, "PASS"], tmp_path, floor=0.99)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await ready(pilot)
+        panel = await type_task(pilot, TASK)
+
+        def counted() -> str:
+            return str(panel.query_one("#insights-counts").render())
+
+        assert not panel.items and len(panel.below) > 1
+        await pilot.press("tab", "b")
+        await until(pilot, lambda: len(panel.items) == len(panel.below))
+        await until(pilot, lambda: all(str(item.body.render()) for item in panel.items))
+        assert not any(item.label for item in panel.items)  # none in the prompt: no [M1]
+        assert not any("[M" in str(item.body.render()) for item in panel.items)
+        await pilot.press("down", "a")  # the second held-back one
+        await pilot.pause()
+        taken = panel.items[1]
+        assert taken.accepted and taken.label == "M1"
+        assert str(taken.body.render()).startswith("[M1] ")
+        assert [item.label for item in panel.items if item is not taken] == [None] * (
+            len(panel.items) - 1
+        )
+        assert counted().startswith("nothing relevant enough, 1 accepted")
+        assert counted().endswith(" · 1 in the prompt")
+        assert "1 in the prompt" in str(app.query_one("#insights-line").render())
+        app.query_one(PromptArea).focus()
+        await pilot.press("enter")
+        await finish_run(pilot, app)
+        system = app.session.model().calls[0][0]["content"]  # type: ignore[union-attr]
+        assert f"[M1] {item_text(taken.hit.memory)}" in system
+        others = [item.hit.memory for item in panel.items if item is not taken]
+        assert not any(item_text(memory) in system for memory in others)
+        assert taken.label == "M1"

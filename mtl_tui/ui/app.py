@@ -487,7 +487,7 @@ class MtlApp(App[None]):
         )
         panel.show_count(count)
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
-        line = "Insights: " + " · ".join(filter(None, [count.text(), count.reach()]))
+        line = "Insights: " + count.line()
         toggle = f" · ctrl+b {shown}"  # the footer has it too: it goes first when narrow
         if cell_len(line + toggle) <= self.size.width - 2:  # 2: the line's padding
             line += toggle
@@ -506,9 +506,10 @@ class MtlApp(App[None]):
             event.item.refresh_view()
         elif event.action == "reject" and self.running and self.session is not None:
             self.session.disregard(memory.id)
-            self.main_screen.query_one(Conversation).add_note(
-                f"told the agent to disregard [M{event.item.index + 1}]"
-            )
+            if event.item.label:  # one the agent got
+                self.main_screen.query_one(Conversation).add_note(
+                    f"told the agent to disregard [{event.item.label}]"
+                )
 
     @on(InsightsPanel.Details)
     def _details(self, event: InsightsPanel.Details) -> None:
@@ -548,6 +549,7 @@ class MtlApp(App[None]):
         current = panel.query_text == text
         retrieved = panel.hits if current else None
         accepted = panel.accepted_hits() if current else None
+        panel.set_run_labels({})  # the run's own, once the core says what it gave
         self._set_running(True)
         self._diff_ready = False
         self._set_status(state="running", step=0, cost=0.0)
@@ -583,6 +585,7 @@ class MtlApp(App[None]):
         prompt.placeholder = BUSY_PROMPT if running else IDLE_PROMPT
 
     def _finished(self, summary: RunSummary | None) -> None:
+        self.main_screen.query_one(InsightsPanel).set_run_labels(None)
         self._set_running(False)
         self._waiting = None
         self.last_summary = summary
@@ -640,6 +643,9 @@ class MtlApp(App[None]):
                 self._diff_ready = bool(stat.strip())
                 self.refresh_bindings()
                 conversation.add_diff(stat)
+            case ev.MemoriesRetrieved(memories=shown):
+                labels = {m.id: m.label for m in shown if m.id is not None and m.label}
+                self.main_screen.query_one(InsightsPanel).set_run_labels(labels)
             case ev.Notice(message=message, level=level):
                 conversation.add_note(message, level)
             case ev.RunFinished(status=status, message=message) if status != "completed":
