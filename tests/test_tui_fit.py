@@ -520,3 +520,41 @@ async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_pr
         others = [item.hit.memory for item in panel.items if item is not taken]
         assert not any(item_text(memory) in system for memory in others)
         assert taken.label == "M1"
+
+
+async def test_while_the_model_is_retried_the_prompt_says_so_and_asks_nothing(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    """A dead endpoint (a real closed port), retried once: the disabled prompt says the run
+    waits for the model, never "answer the question above" with no question shown."""
+    import socket
+
+    from mtl_tui.config import load_settings
+    from mtl_tui.ui.app import IDLE_PROMPT, WAITING_PROMPT
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = load_settings({"model": "openai/gpt-4o-mini", "api_base": f"http://127.0.0.1:{port}/v1"})
+    cfg.agent.model_retries = 1
+    app = MtlApp(cfg, git_repo)
+    seen: list[str] = []
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        prompt = app.query_one(PromptArea)
+        await type_task(pilot, "fix the add function")
+        await pilot.press("enter")
+
+        def watched() -> bool:
+            if prompt.disabled and (not seen or seen[-1] != prompt.placeholder):
+                seen.append(prompt.placeholder)
+            return not app.running
+
+        await until(pilot, watched, timeout=120)
+        assert WAITING_PROMPT in seen
+        assert any("waiting for the model (retrying… attempt 1)" in text for text in seen)
+        assert not any("answer the question" in text for text in seen)
+        assert not list(app.query(AnswerBar))  # no question was ever shown
+        notes = [str(n.render()) for n in app.query(".note")]
+        assert any("cannot reach" in n for n in notes)
+        assert prompt.placeholder == IDLE_PROMPT and not prompt.disabled
