@@ -511,8 +511,17 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         await pilot.press("y")  # it succeeded
         await until(pilot, lambda: app.query("ReviewList ListView:focus"))
         review = app.query_one(ReviewList)
+
+        def mark() -> str:
+            return shown_text(app.query_one(ReviewItem).body, width=200)
+
+        assert "[global: every repository]" in mark() and "[project" not in mark()
         await pilot.press("s")  # the model said global; the user knows better
-        assert "project: only in shop" in shown_text(app.query_one(ReviewItem).body, width=200)
+        assert "project: only in shop" in mark() and "[global" not in mark()
+        await pilot.press("s")  # back to global: that says so too
+        assert "[global: every repository]" in mark()
+        await pilot.press("s")
+        assert "project: only in shop" in mark()
         await pilot.press("enter")
         await until(pilot, lambda: app.last_summary is not None)
         assert review.answered

@@ -19,6 +19,7 @@ from mtl_tui.ui.screens import (
     SHORT_LANGS,
     ConfirmScreen,
     EditMemoryScreen,
+    ExportScreen,
     MemoryDetail,
 )
 from mtl_tui.ui.widgets import AnswerBar, ApprovalBar, PromptArea, ReviewItem, ReviewList
@@ -475,9 +476,11 @@ async def test_the_browser_footer_shows_the_table_keys_only_where_they_work(
         assert isinstance(app.focused, DataTable)
         await pilot.pause()
         actions = {action.split("(")[0] for action in assert_footer_fits(app)}
-        assert {"vote", "mark"} <= actions
+        assert table_keys | {"delete"} <= actions, actions  # e too: it works here
         await pilot.press("plus")
         assert browser.rows[0].net_votes == 1
+        await pilot.press("e")
+        assert isinstance(app.screen, ExportScreen)
 
 
 async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_prompt(

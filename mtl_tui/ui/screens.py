@@ -253,7 +253,7 @@ class MemoryBrowser(Screen[None]):
         Binding("delete", "delete", "Delete"),
         Binding("space", "mark", "Select"),
         Binding("s", "rescope", "Scope"),
-        Binding("e", "export", "Export selection"),
+        Binding("e", "export", "Export"),  # the selection, or the pool: short to fit 80 columns
         Binding("enter", "details", "Details", show=False),
     ]
 

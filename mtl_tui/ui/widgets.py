@@ -798,6 +798,8 @@ class ReviewItem(BodyItem):
         if self.memory.scope == "project":
             text.append(f"  [project: only in {self.memory.repo or 'this repository'}]",
                         style="bold yellow")  # fmt: skip
+        else:  # said too: `s` toggles between the two
+            text.append("  [global: every repository]", style="bold")
         fields = self.fields()
         if not fields:
             self.body.update(text)
