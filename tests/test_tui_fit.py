@@ -404,12 +404,13 @@ async def test_the_hint_never_says_in_the_prompt_when_every_item_is_rejected(
             return str(app.query_one("#insights-line").render())
 
         assert counted().endswith(f" · {hits} in the prompt")
-        assert hint().startswith(f"retrieved at relevance ≥ {panel.cut:.2f}")
+        assert hint().startswith(f"retrieved at relevance ≥ {panel.cut:.2f} · tab, then a accept")
         assert f"{hits} in the prompt · ctrl+b" in folded()
         await pilot.press("tab", *["x", "down"] * hits)
         await until(pilot, lambda: not any(item.accepted for item in panel.items))
         await pilot.pause()
         assert counted().endswith(" · none in the prompt") and "in the prompt" not in hint()
+        assert " · a accept · x reject" in hint() and "tab, then" not in hint()  # in the list
         assert "0 accepted · " in folded() and "none in the prompt · ctrl+b" in folded()
         await pilot.press("ctrl+b")  # folded: the same words
         await pilot.pause()
@@ -498,10 +499,16 @@ async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_pr
         def counted() -> str:
             return str(panel.query_one("#insights-counts").render())
 
-        assert not panel.items and len(panel.below) > 1
+        def hint() -> str:
+            return str(panel.query_one("#insights-hint").render())
+
+        held = len(panel.below)
+        assert not panel.items and held > 1
+        assert hint().endswith(f"tab, then b shows {held} held back")  # from the prompt
         await pilot.press("tab", "b")
         await until(pilot, lambda: len(panel.items) == len(panel.below))
         await until(pilot, lambda: all(str(item.body.render()) for item in panel.items))
+        assert hint().endswith(f"b hides {held} held back") and "tab, then" not in hint()
         assert not any(item.label for item in panel.items)  # none in the prompt: no [M1]
         assert not any("[M" in str(item.body.render()) for item in panel.items)
         await pilot.press("down", "a")  # the second held-back one
@@ -516,6 +523,8 @@ async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_pr
         assert counted().endswith(" · 1 in the prompt")
         assert "1 in the prompt" in str(app.query_one("#insights-line").render())
         app.query_one(PromptArea).focus()
+        await pilot.pause()
+        assert hint().endswith(f"tab, then b hides {held} held back")  # the focus left
         await pilot.press("enter")
         await finish_run(pilot, app)
         system = app.session.model().calls[0][0]["content"]  # type: ignore[union-attr]
@@ -561,3 +570,18 @@ async def test_while_the_model_is_retried_the_prompt_says_so_and_asks_nothing(
         notes = [str(n.render()) for n in app.query(".note")]
         assert any("cannot reach" in n for n in notes)
         assert prompt.placeholder == IDLE_PROMPT and not prompt.disabled
+
+
+def test_the_browser_says_how_long_ago_without_zero_hours() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mtl_tui.ui.screens import _age
+
+    def ago(**delta: float) -> str:
+        return _age((datetime.now(UTC) - timedelta(**delta)).isoformat())
+
+    assert ago(seconds=20) == "now"
+    assert ago(minutes=20) == "<1h"
+    assert ago(hours=3, minutes=10) == "3h"
+    assert ago(days=3, hours=1) == "3d"
+    assert _age(None) == "never"

@@ -353,15 +353,16 @@ class InsightsPanel(Vertical):
         out = "".join(f" · {o.reason}: #{o.hit.memory.id}" for o in self.left_out)
         held = len(self.below) + len(self.left_out)
         toggle = f"b {'hides' if self.show_below else 'shows'} {held} held back" if held else ""
+        tab = "" if self.has_focus_within else "tab, then "  # the keys work in the list
         if self.note:
             hint.update(self.note)
         elif not hits:
             hint.update(" · ".join(filter(None, [out.removeprefix(" · "),
-                                                 toggle and f"tab, then {toggle}"]))
+                                                 toggle and f"{tab}{toggle}"]))
                         if self.query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
-            keys = "tab, then a accept · x reject · +/− vote · ⏎ details"  # keys of the list
+            keys = f"{tab}a accept · x reject · +/− vote · ⏎ details"  # keys of the list
             count = self.count
             why = ""
             if count is not None and count.accepted and not count.in_prompt:
@@ -369,6 +370,12 @@ class InsightsPanel(Vertical):
             elif self.cut is not None:
                 why = f"retrieved at relevance ≥ {self.cut:.2f}"
             hint.update(" · ".join(filter(None, [why, keys + out, toggle])))
+
+    def on_descendant_focus(self) -> None:
+        self._show_hint()  # "tab, then" goes: the keys work here now
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._show_hint)  # once the focus has moved on
 
     @staticmethod
     def _title(hits: int, below: int) -> str:
