@@ -515,11 +515,11 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         def mark() -> str:
             return shown_text(app.query_one(ReviewItem).body, width=200)
 
-        assert "[global: every repository]" in mark() and "[project" not in mark()
+        assert "[global]" in mark() and "[project" not in mark()
         await pilot.press("s")  # the model said global; the user knows better
         assert "project: only in shop" in mark() and "[global" not in mark()
         await pilot.press("s")  # back to global: that says so too
-        assert "[global: every repository]" in mark()
+        assert "[global]" in mark()
         await pilot.press("s")
         assert "project: only in shop" in mark()
         await pilot.press("enter")

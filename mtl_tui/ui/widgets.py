@@ -806,7 +806,7 @@ class ReviewItem(BodyItem):
             text.append(f"  [project: only in {self.memory.repo or 'this repository'}]",
                         style="bold yellow")  # fmt: skip
         else:  # said too: `s` toggles between the two
-            text.append("  [global: every repository]", style="bold")
+            text.append("  [global]", style="bold")
         fields = self.fields()
         if not fields:
             self.body.update(text)
