@@ -522,6 +522,14 @@ async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_pr
         assert counted().startswith("nothing relevant enough, 1 accepted")
         assert counted().endswith(" · 1 in the prompt")
         assert "1 in the prompt" in str(app.query_one("#insights-line").render())
+        await pilot.press("b")  # hidden again, the one taken stays listed and in the prompt
+        await until(pilot, lambda: len(panel.items) == 1)
+        assert panel.items[0].hit.memory.id == taken.hit.memory.id and panel.items[0].accepted
+        assert counted().endswith(" · 1 in the prompt")
+        await pilot.press("b")
+        await until(pilot, lambda: len(panel.items) == held)
+        taken = next(item for item in panel.items if item.accepted)
+        assert taken.label == "M1" and counted().endswith(" · 1 in the prompt")
         app.query_one(PromptArea).focus()
         await pilot.pause()
         assert hint().endswith(f"tab, then b hides {held} held back")  # the focus left

@@ -326,17 +326,21 @@ class InsightsPanel(Vertical):
             item.over_budget = self._over(item)
             listing.append(item)
         below_shown = self.show_below and bool(self.below or self.left_out)
-        if below_shown:
-            for heading, rows in held_back_sections(self.left_out, self.below, cut):
+        listed = bool(hits)
+        for heading, rows in held_back_sections(self.left_out, self.below, cut):
+            # hidden (`b`), those the user accepted stay listed: they reach the prompt
+            rows = rows if below_shown else [(h, w) for h, w in rows if taken.get(h.memory.id)]
+            if below_shown:
                 listing.append(FloorMark(heading))
-                for hit, why in rows:
-                    item = InsightItem(hit, below_floor=True, left_out=why)
-                    item.accepted = taken.get(hit.memory.id, False)
-                    item.over_budget = self._over(item)
-                    listing.append(item)
+            for hit, why in rows:
+                item = InsightItem(hit, below_floor=True, left_out=why)
+                item.accepted = taken.get(hit.memory.id, False)
+                item.over_budget = self._over(item)
+                listing.append(item)
+                listed = True
         self._relabel()
-        if hits or below_shown:
-            listing.index = 0 if hits else 1
+        if listed:
+            listing.index = 0 if hits or not below_shown else 1  # 1: past the first mark
         self.note = note
         self._show_hint()
         held = len(self.below) + len(self.left_out)
