@@ -563,14 +563,13 @@ async def test_while_the_model_is_retried_the_prompt_says_so_and_asks_nothing(
         await ready(pilot)
         prompt = app.query_one(PromptArea)
         await type_task(pilot, "fix the add function")
+
+        def shown(text: str) -> None:
+            seen.append(text)
+
+        app.watch(prompt, "placeholder", shown, init=False)  # every text it shows
         await pilot.press("enter")
-
-        def watched() -> bool:
-            if prompt.disabled and (not seen or seen[-1] != prompt.placeholder):
-                seen.append(prompt.placeholder)
-            return not app.running
-
-        await until(pilot, watched, timeout=120)
+        await until(pilot, lambda: seen and not app.running, timeout=120)
         assert WAITING_PROMPT in seen
         assert any("waiting for the model (retrying… attempt 1)" in text for text in seen)
         assert not any("answer the question" in text for text in seen)
