@@ -20,6 +20,15 @@ class Notice(Event):
 
 
 @dataclass
+class ModelRetrying(Notice):
+    """A model call failed in a way worth retrying; the next attempt comes after `delay`
+    seconds (a Notice, for faces that only print it)."""
+
+    attempt: int = 1
+    delay: float = 0.0
+
+
+@dataclass
 class StepStarted(Event):
     step: int
 

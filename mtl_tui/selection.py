@@ -40,3 +40,8 @@ class SelectionCount:
         if self.held_back:
             parts.append(f"{self.held_back} held back")
         return " · ".join(parts)
+
+    def line(self) -> str:
+        """The count and what reaches the prompt: the panel's count line and the folded
+        line say this, held-back memories the user took included."""
+        return " · ".join(filter(None, [self.text(), self.reach()]))

@@ -511,8 +511,17 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         await pilot.press("y")  # it succeeded
         await until(pilot, lambda: app.query("ReviewList ListView:focus"))
         review = app.query_one(ReviewList)
+
+        def mark() -> str:
+            return shown_text(app.query_one(ReviewItem).body, width=200)
+
+        assert "[global]" in mark() and "[project" not in mark()
         await pilot.press("s")  # the model said global; the user knows better
-        assert "project: only in shop" in shown_text(app.query_one(ReviewItem).body, width=200)
+        assert "project: only in shop" in mark() and "[global" not in mark()
+        await pilot.press("s")  # back to global: that says so too
+        assert "[global]" in mark()
+        await pilot.press("s")
+        assert "project: only in shop" in mark()
         await pilot.press("enter")
         await until(pilot, lambda: app.last_summary is not None)
         assert review.answered
@@ -528,7 +537,8 @@ async def test_review_and_browser_rescope_and_the_browser_shows_health(
         table.focus()  # the browser opens on its search box
         assert table.get_row_at(row)[5] == "proj"  # type: ignore[attr-defined]
         accepted = [m.id for m in browser.rows].index(pool[0])
-        assert table.get_row_at(accepted)[3:5] == ["1 100%", "0h"]  # type: ignore[attr-defined]
+        used, last = table.get_row_at(accepted)[3:5]  # type: ignore[attr-defined]
+        assert used == "1 100%" and last in ("now", "<1h")  # used moments ago: never "0h"
         table.move_cursor(row=row)  # type: ignore[attr-defined]
         await pilot.press("s")
         assert store.get(learned).scope == "global"

@@ -167,13 +167,16 @@ async def test_every_item_over_the_budget_says_so(
 
         assert all_marked()
         assert "3 over budget" in str(app.query_one("#insights-counts").render())
+        counts = str(app.query_one("#insights-counts").render())
         hint = str(app.query_one("#insights-hint").render())
-        assert "none in the prompt" in hint and "in the prompt at" not in hint
+        assert counts.endswith(" · none in the prompt") and "in the prompt" not in hint
+        assert hint.startswith("all accepted are over the memory budget")
+        assert not any(item.label for item in panel.items)  # no [M1]: none reaches the agent
         await pilot.press("tab", "b")  # the list is rebuilt: the marks stay
         await until(pilot, lambda: panel.show_below)
         await until(pilot, lambda: all(str(item.body.render()) for item in panel.items))
         assert all_marked()
-        assert "none in the prompt" in str(app.query_one("#insights-hint").render())
+        assert "none in the prompt" in str(app.query_one("#insights-counts").render())
         await pilot.press("x")  # a rejected item is not over budget
         assert not panel.items[0].accepted and panel.items[0].over_budget is None
         assert "over budget" not in str(panel.items[0].body.render())

@@ -19,6 +19,7 @@ from mtl_tui.ui.screens import (
     SHORT_LANGS,
     ConfirmScreen,
     EditMemoryScreen,
+    ExportScreen,
     MemoryDetail,
 )
 from mtl_tui.ui.widgets import AnswerBar, ApprovalBar, PromptArea, ReviewItem, ReviewList
@@ -396,22 +397,27 @@ async def test_the_hint_never_says_in_the_prompt_when_every_item_is_rejected(
         def hint() -> str:
             return str(panel.query_one("#insights-hint").render())
 
+        def counted() -> str:
+            return str(panel.query_one("#insights-counts").render())
+
         def folded() -> str:
             return str(app.query_one("#insights-line").render())
 
-        assert hint().startswith(f"{hits} in the prompt at relevance ≥ {panel.cut:.2f}")
+        assert counted().endswith(f" · {hits} in the prompt")
+        assert hint().startswith(f"retrieved at relevance ≥ {panel.cut:.2f} · tab, then a accept")
         assert f"{hits} in the prompt · ctrl+b" in folded()
         await pilot.press("tab", *["x", "down"] * hits)
         await until(pilot, lambda: not any(item.accepted for item in panel.items))
         await pilot.pause()
-        assert hint().startswith("none in the prompt ·") and "in the prompt at" not in hint()
+        assert counted().endswith(" · none in the prompt") and "in the prompt" not in hint()
+        assert " · a accept · x reject" in hint() and "tab, then" not in hint()  # in the list
         assert "0 accepted · " in folded() and "none in the prompt · ctrl+b" in folded()
         await pilot.press("ctrl+b")  # folded: the same words
         await pilot.pause()
         assert "none in the prompt" in folded() and "in the prompt at" not in folded()
         await pilot.press("ctrl+b", "tab", "a")  # unfolded, one back: in the prompt again
         await pilot.pause()
-        assert hint().startswith("1 in the prompt") and "1 in the prompt" in folded()
+        assert counted().endswith(" · 1 in the prompt") and "1 in the prompt" in folded()
 
 
 async def test_counts_of_one_are_singular(git_repo: Path, pool: list[int], tmp_path: Path) -> None:
@@ -471,6 +477,118 @@ async def test_the_browser_footer_shows_the_table_keys_only_where_they_work(
         assert isinstance(app.focused, DataTable)
         await pilot.pause()
         actions = {action.split("(")[0] for action in assert_footer_fits(app)}
-        assert {"vote", "mark"} <= actions
+        assert table_keys | {"delete"} <= actions, actions  # e too: it works here
         await pilot.press("plus")
         assert browser.rows[0].net_votes == 1
+        await pilot.press("e")
+        assert isinstance(app.screen, ExportScreen)
+
+
+async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_prompt(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    """Nothing passes the floor; the user takes one held-back memory: the count line says
+    it reaches the prompt, and it alone has a label, the one the agent sees."""
+    from mtl_tui.memory.retrieve import item_text
+
+    app = make_app(git_repo, [DONE, "PASS"], tmp_path, floor=0.99)
+    async with app.run_test(size=(140, 42)) as pilot:
+        await ready(pilot)
+        panel = await type_task(pilot, TASK)
+
+        def counted() -> str:
+            return str(panel.query_one("#insights-counts").render())
+
+        def hint() -> str:
+            return str(panel.query_one("#insights-hint").render())
+
+        held = len(panel.below)
+        assert not panel.items and held > 1
+        assert hint().endswith(f"tab, then b shows {held} held back")  # from the prompt
+        await pilot.press("tab", "b")
+        await until(pilot, lambda: len(panel.items) == len(panel.below))
+        await until(pilot, lambda: all(str(item.body.render()) for item in panel.items))
+        assert hint().endswith(f"b hides {held} held back") and "tab, then" not in hint()
+        assert not any(item.label for item in panel.items)  # none in the prompt: no [M1]
+        assert not any("[M" in str(item.body.render()) for item in panel.items)
+        await pilot.press("down", "a")  # the second held-back one
+        await pilot.pause()
+        taken = panel.items[1]
+        assert taken.accepted and taken.label == "M1"
+        assert str(taken.body.render()).startswith("[M1] ")
+        assert [item.label for item in panel.items if item is not taken] == [None] * (
+            len(panel.items) - 1
+        )
+        assert counted().startswith("nothing relevant enough, 1 accepted")
+        assert counted().endswith(" · 1 in the prompt")
+        assert "1 in the prompt" in str(app.query_one("#insights-line").render())
+        await pilot.press("b")  # hidden again, the one taken stays listed and in the prompt
+        await until(pilot, lambda: len(panel.items) == 1)
+        assert panel.items[0].hit.memory.id == taken.hit.memory.id and panel.items[0].accepted
+        assert counted().endswith(" · 1 in the prompt")
+        await pilot.press("b")
+        await until(pilot, lambda: len(panel.items) == held)
+        taken = next(item for item in panel.items if item.accepted)
+        assert taken.label == "M1" and counted().endswith(" · 1 in the prompt")
+        app.query_one(PromptArea).focus()
+        await pilot.pause()
+        assert hint().endswith(f"tab, then b hides {held} held back")  # the focus left
+        await pilot.press("enter")
+        await finish_run(pilot, app)
+        system = app.session.model().calls[0][0]["content"]  # type: ignore[union-attr]
+        assert f"[M1] {item_text(taken.hit.memory)}" in system
+        others = [item.hit.memory for item in panel.items if item is not taken]
+        assert not any(item_text(memory) in system for memory in others)
+        assert taken.label == "M1"
+
+
+async def test_while_the_model_is_retried_the_prompt_says_so_and_asks_nothing(
+    git_repo: Path, pool: list[int], tmp_path: Path
+) -> None:
+    """A dead endpoint (a real closed port), retried once: the disabled prompt says the run
+    waits for the model, never "answer the question above" with no question shown."""
+    import socket
+
+    from mtl_tui.config import load_settings
+    from mtl_tui.ui.app import IDLE_PROMPT, WAITING_PROMPT
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = load_settings({"model": "openai/gpt-4o-mini", "api_base": f"http://127.0.0.1:{port}/v1"})
+    cfg.agent.model_retries = 1
+    app = MtlApp(cfg, git_repo)
+    seen: list[str] = []
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(pilot)
+        prompt = app.query_one(PromptArea)
+        await type_task(pilot, "fix the add function")
+
+        def shown(text: str) -> None:
+            seen.append(text)
+
+        app.watch(prompt, "placeholder", shown, init=False)  # every text it shows
+        await pilot.press("enter")
+        await until(pilot, lambda: seen and not app.running, timeout=120)
+        assert WAITING_PROMPT in seen
+        assert any("waiting for the model (retrying… attempt 1)" in text for text in seen)
+        assert not any("answer the question" in text for text in seen)
+        assert not list(app.query(AnswerBar))  # no question was ever shown
+        notes = [str(n.render()) for n in app.query(".note")]
+        assert any("cannot reach" in n for n in notes)
+        assert prompt.placeholder == IDLE_PROMPT and not prompt.disabled
+
+
+def test_the_browser_says_how_long_ago_without_zero_hours() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mtl_tui.ui.screens import _age
+
+    def ago(**delta: float) -> str:
+        return _age((datetime.now(UTC) - timedelta(**delta)).isoformat())
+
+    assert ago(seconds=20) == "now"
+    assert ago(minutes=20) == "<1h"
+    assert ago(hours=3, minutes=10) == "3h"
+    assert ago(days=3, hours=1) == "3d"
+    assert _age(None) == "never"

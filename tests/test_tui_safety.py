@@ -251,6 +251,7 @@ async def test_narrow_screens_fold_the_panel_into_a_line(
         await pilot.press("ctrl+b")
         await pilot.pause()
         assert panel.region.width >= 70 and in_view(app, panel)
+        assert not line.region.area  # the panel's own count line only: no double count
         await pilot.press("tab")  # into the list, which then folds away: the prompt takes over
         assert app.focused is app.query_one("#insights-list")
         await pilot.press("ctrl+b")

@@ -141,8 +141,11 @@ class Agent:
             self.messages,
             on_token=lambda text: self.emit(ev.ModelToken(text)),
             on_retry=lambda attempt, delay, why: self.emit(
-                ev.Notice(
-                    f"retrying the model in {delay:g} s (attempt {attempt}): {why}", "warning"
+                ev.ModelRetrying(
+                    f"retrying the model in {delay:g} s (attempt {attempt}): {why}",
+                    "warning",
+                    attempt,
+                    delay,
                 )
             ),
         )

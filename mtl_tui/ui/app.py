@@ -106,7 +106,15 @@ def _safe(exc: BaseException) -> str:
 
 
 IDLE_PROMPT = "Describe a task · enter runs it · ctrl+j newline"
-BUSY_PROMPT = "A run is in progress: answer the question above · esc twice interrupts"
+
+
+def busy_prompt(doing: str = "") -> str:
+    """The disabled prompt during a run: what the run is doing now."""
+    return f"A run is in progress{': ' + doing if doing else ''} · esc twice interrupts"
+
+
+BUSY_PROMPT = busy_prompt("answer the question above")  # only while a question is shown
+WAITING_PROMPT = busy_prompt("waiting for the model")
 
 
 class MainScreen(Screen[None]):
@@ -487,7 +495,7 @@ class MtlApp(App[None]):
         )
         panel.show_count(count)
         shown = "hide" if self.screen_stack[0].has_class("-toggled") else "show"
-        line = "Insights: " + " · ".join(filter(None, [count.text(), count.reach()]))
+        line = "Insights: " + count.line()
         toggle = f" · ctrl+b {shown}"  # the footer has it too: it goes first when narrow
         if cell_len(line + toggle) <= self.size.width - 2:  # 2: the line's padding
             line += toggle
@@ -506,9 +514,10 @@ class MtlApp(App[None]):
             event.item.refresh_view()
         elif event.action == "reject" and self.running and self.session is not None:
             self.session.disregard(memory.id)
-            self.main_screen.query_one(Conversation).add_note(
-                f"told the agent to disregard [M{event.item.index + 1}]"
-            )
+            if event.item.label:  # one the agent got
+                self.main_screen.query_one(Conversation).add_note(
+                    f"told the agent to disregard [{event.item.label}]"
+                )
 
     @on(InsightsPanel.Details)
     def _details(self, event: InsightsPanel.Details) -> None:
@@ -548,6 +557,7 @@ class MtlApp(App[None]):
         current = panel.query_text == text
         retrieved = panel.hits if current else None
         accepted = panel.accepted_hits() if current else None
+        panel.set_run_labels({})  # the run's own, once the core says what it gave
         self._set_running(True)
         self._diff_ready = False
         self._set_status(state="running", step=0, cost=0.0)
@@ -580,9 +590,15 @@ class MtlApp(App[None]):
         if running and prompt.has_focus:
             self.screen.set_focus(None)  # not to a neighbour: a key for the question
         prompt.disabled = running
-        prompt.placeholder = BUSY_PROMPT if running else IDLE_PROMPT
+        prompt.placeholder = busy_prompt() if running else IDLE_PROMPT
+
+    def _doing(self, placeholder: str) -> None:
+        """What the disabled prompt says the run is doing (never a question not shown)."""
+        if self.running:
+            self.main_screen.query_one(PromptArea).placeholder = placeholder
 
     def _finished(self, summary: RunSummary | None) -> None:
+        self.main_screen.query_one(InsightsPanel).set_run_labels(None)
         self._set_running(False)
         self._waiting = None
         self.last_summary = summary
@@ -617,12 +633,14 @@ class MtlApp(App[None]):
         match event:
             case ev.StepStarted(step=step):
                 self._set_status(step=step, state="running")
+                self._doing(WAITING_PROMPT)
                 conversation.start_reply()
             case ev.ModelToken(text=text):
                 conversation.add_token(text)
             case ev.ModelReplied(content=content, total_cost=total):
                 conversation.finish_reply(content)
                 self._set_status(cost=total)
+                self._doing(busy_prompt())
             case ev.CommandProposed(step=step, command=command):
                 self._step, self._destructive = step, ""
                 conversation.add_command(step, command)
@@ -630,8 +648,10 @@ class MtlApp(App[None]):
                 self._destructive = reason
             case ev.CommandStarted(step=step):
                 conversation.start_output(step)
+                self._doing(busy_prompt(f"running the command of step {step}"))
             case ev.CommandFinished(output=out, returncode=code, duration=secs, timed_out=late):
                 conversation.add_output(out, code, secs, late)
+                self._doing(busy_prompt())
             case ev.FormatError(blocks=blocks):
                 conversation.add_note(
                     f"reply had {plural(blocks, 'bash block')} instead of one", "warning"
@@ -640,6 +660,12 @@ class MtlApp(App[None]):
                 self._diff_ready = bool(stat.strip())
                 self.refresh_bindings()
                 conversation.add_diff(stat)
+            case ev.MemoriesRetrieved(memories=shown):
+                labels = {m.id: m.label for m in shown if m.id is not None and m.label}
+                self.main_screen.query_one(InsightsPanel).set_run_labels(labels)
+            case ev.ModelRetrying(message=message, level=level, attempt=attempt):
+                conversation.add_note(message, level)
+                self._doing(busy_prompt(f"waiting for the model (retrying… attempt {attempt})"))
             case ev.Notice(message=message, level=level):
                 conversation.add_note(message, level)
             case ev.RunFinished(status=status, message=message) if status != "completed":
@@ -654,7 +680,12 @@ class MtlApp(App[None]):
         (or the run is interrupted, which answers `default`)."""
         box: queue.Queue[object] = queue.Queue(maxsize=1)
         self._waiting = (box, default)
-        self.call_from_thread(lambda: self.main_screen.query_one("#dock").mount(make_bar(box)))
+
+        def show() -> None:
+            self.main_screen.query_one("#dock").mount(make_bar(box))
+            self._doing(BUSY_PROMPT)
+
+        self.call_from_thread(show)
         try:
             while True:
                 try:
@@ -665,6 +696,8 @@ class MtlApp(App[None]):
                         return default
         finally:
             self._waiting = None
+            with contextlib.suppress(RuntimeError):  # the app has closed
+                self.call_from_thread(self._doing, busy_prompt())
 
     def _approve(self, command: str) -> Decision:
         """Asked only when the session's approval policy says so."""

@@ -91,14 +91,19 @@ def memory_text(memory: Memory, health: Health | None = None) -> Text:
 
 
 def _age(stamp: str | None) -> str:
-    """How long ago, in the largest whole unit: 4h, 3d, 5mo, 2y; "never" for None."""
+    """How long ago, in the largest whole unit: now (under a minute), <1h, 4h, 3d, 5mo,
+    2y; "never" for None."""
     if not stamp:
         return "never"
     moment = datetime.fromisoformat(stamp)
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     days = (datetime.now(UTC) - moment).total_seconds() / 86_400
+    if days * 24 * 60 < 1:
+        return "now"
+    if days * 24 < 1:
+        return "<1h"
     if days < 1:
-        return f"{max(days * 24, 0):.0f}h"
+        return f"{days * 24:.0f}h"
     if days < 60:
         return f"{days:.0f}d"
     return f"{days / 30.44:.0f}mo" if days < 730 else f"{days / 365.25:.0f}y"
@@ -253,7 +258,7 @@ class MemoryBrowser(Screen[None]):
         Binding("delete", "delete", "Delete"),
         Binding("space", "mark", "Select"),
         Binding("s", "rescope", "Scope"),
-        Binding("e", "export", "Export selection"),
+        Binding("e", "export", "Export"),  # the selection, or the pool: short to fit 80 columns
         Binding("enter", "details", "Details", show=False),
     ]
 

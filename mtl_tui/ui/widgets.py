@@ -32,7 +32,7 @@ from textual.widgets import (
 
 from mtl_tui.agent.loop import Decision
 from mtl_tui.memory.rank import Hit, relevance_parts, relevance_text
-from mtl_tui.memory.retrieve import LeftOut, held_back_sections
+from mtl_tui.memory.retrieve import LeftOut, held_back_sections, label
 from mtl_tui.records import Memory
 from mtl_tui.selection import SelectionCount
 from mtl_tui.text import plural
@@ -177,14 +177,12 @@ class BodyItem(ListItem):
 
 
 class InsightItem(BodyItem):
-    def __init__(
-        self, hit: Hit, index: int, below_floor: bool = False, left_out: str | None = None
-    ) -> None:
+    def __init__(self, hit: Hit, below_floor: bool = False, left_out: str | None = None) -> None:
         """`below_floor`: shown on request, greyed, never pre-accepted; `left_out`, why
         retrieval left it out although it passed the floor (superseded, conflict)."""
         super().__init__()
         self.hit = hit
-        self.index = index
+        self.label: str | None = None  # M1...: in the prompt, as the agent sees it
         self.below_floor = below_floor or left_out is not None
         self.left_out = left_out
         self.over_budget: str | None = None  # accepted, but the prompt's budget is spent
@@ -194,7 +192,7 @@ class InsightItem(BodyItem):
     def lines(self) -> list[Text]:
         """One line per fact (title, facts, state); a new mark is a new line."""
         memory = self.hit.memory
-        title = Text(f"[M{self.index + 1}] ", style="bold")
+        title = Text(f"[{self.label}] " if self.label else "", style="bold")
         title.append(memory.title)
         lang = ", ".join(memory.languages) or "any language"
         kind = "" if memory.kind == "insight" else f"{memory.kind} · "  # the usual kind
@@ -278,6 +276,9 @@ class InsightsPanel(Vertical):
         # kept here so rows that `show` rebuilds (`b`, a new retrieval) keep their mark.
         self.over_budget: dict[int, str] = {}
         self.count: SelectionCount | None = None  # what the app counted last (show_count)
+        # During a run, the labels the agent got (the core's MemoriesRetrieved): a memory
+        # rejected meanwhile keeps its label, the one the agent is told to disregard.
+        self.run_labels: dict[int, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("none yet", id="insights-counts")
@@ -288,7 +289,7 @@ class InsightsPanel(Vertical):
         """The count the app's folded line shows too (the app counts, selection.py); the
         hint says from it what reaches the prompt."""
         self.count = count
-        self.query_one("#insights-counts", Static).update(count.text())
+        self.query_one("#insights-counts", Static).update(count.line())
         self._show_hint()
 
     @property
@@ -319,24 +320,27 @@ class InsightsPanel(Vertical):
         taken = {i.hit.memory.id: i.accepted for i in self.items if i.below_floor}
         listing = self.query_one(ListView)
         listing.clear()
-        for index, hit in enumerate(hits):
-            item = InsightItem(hit, index)
+        for hit in hits:
+            item = InsightItem(hit)
             item.accepted = keep.get(hit.memory.id, hit.trusted)
             item.over_budget = self._over(item)
             listing.append(item)
         below_shown = self.show_below and bool(self.below or self.left_out)
-        if below_shown:
-            offset = len(hits)
-            for heading, rows in held_back_sections(self.left_out, self.below, cut):
+        listed = bool(hits)
+        for heading, rows in held_back_sections(self.left_out, self.below, cut):
+            # hidden (`b`), those the user accepted stay listed: they reach the prompt
+            rows = rows if below_shown else [(h, w) for h, w in rows if taken.get(h.memory.id)]
+            if below_shown:
                 listing.append(FloorMark(heading))
-                for hit, why in rows:
-                    item = InsightItem(hit, offset, below_floor=True, left_out=why)
-                    item.accepted = taken.get(hit.memory.id, False)
-                    item.over_budget = self._over(item)
-                    listing.append(item)
-                    offset += 1
-        if hits or below_shown:
-            listing.index = 0 if hits else 1
+            for hit, why in rows:
+                item = InsightItem(hit, below_floor=True, left_out=why)
+                item.accepted = taken.get(hit.memory.id, False)
+                item.over_budget = self._over(item)
+                listing.append(item)
+                listed = True
+        self._relabel()
+        if listed:
+            listing.index = 0 if hits or not below_shown else 1  # 1: past the first mark
         self.note = note
         self._show_hint()
         held = len(self.below) + len(self.left_out)
@@ -346,30 +350,36 @@ class InsightsPanel(Vertical):
         return self.over_budget.get(item.hit.memory.id or -1) if item.accepted else None
 
     def _show_hint(self) -> None:
-        """Keys, what the cuts left out and what reaches the prompt, in the words of the
-        count (selection.py) the folded line uses: never "in the prompt" when the user
-        rejected every item or the budget left every accepted one out."""
+        """Keys, what the cuts left out, and why the prompt gets what the count line above
+        says it gets (the relevance cut, or the memory budget)."""
         hits = [i for i in self.items if not i.below_floor]
         hint = self.query_one("#insights-hint", Static)
         out = "".join(f" · {o.reason}: #{o.hit.memory.id}" for o in self.left_out)
         held = len(self.below) + len(self.left_out)
         toggle = f"b {'hides' if self.show_below else 'shows'} {held} held back" if held else ""
+        tab = "" if self.has_focus_within else "tab, then "  # the keys work in the list
         if self.note:
             hint.update(self.note)
         elif not hits:
             hint.update(" · ".join(filter(None, [out.removeprefix(" · "),
-                                                 toggle and f"tab, then {toggle}"]))
+                                                 toggle and f"{tab}{toggle}"]))
                         if self.query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
         else:
-            keys = "tab, then a accept · x reject · +/− vote · ⏎ details"  # keys of the list
+            keys = f"{tab}a accept · x reject · +/− vote · ⏎ details"  # keys of the list
             count = self.count
-            reach = count.reach() if count is not None else ""
-            if reach and count is not None and count.in_prompt:
-                reach += f" at relevance ≥ {self.cut:.2f}" if self.cut is not None else ""
-            elif reach and count is not None and count.accepted:
-                reach += ": all over the memory budget"
-            hint.update(" · ".join(filter(None, [reach, keys + out, toggle])))
+            why = ""
+            if count is not None and count.accepted and not count.in_prompt:
+                why = "all accepted are over the memory budget"
+            elif self.cut is not None:
+                why = f"retrieved at relevance ≥ {self.cut:.2f}"
+            hint.update(" · ".join(filter(None, [why, keys + out, toggle])))
+
+    def on_descendant_focus(self) -> None:
+        self._show_hint()  # "tab, then" goes: the keys work here now
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._show_hint)  # once the focus has moved on
 
     @staticmethod
     def _title(hits: int, below: int) -> str:
@@ -398,7 +408,28 @@ class InsightsPanel(Vertical):
             if why != item.over_budget:
                 item.over_budget = why
                 item.refresh_view()
+        self._relabel()
         self._show_hint()
+
+    def _relabel(self) -> None:
+        """[M1], [M2]...: only on the memories that reach the prompt, numbered as the
+        agent sees them (accepted, within the budget, in the list's order; during a run,
+        the labels the run gave)."""
+        in_prompt = [i for i in self.items if i.accepted and not i.over_budget]
+        labels = {id(item): label(n) for n, item in enumerate(in_prompt)}
+        for item in self.items:
+            if self.run_labels is not None:
+                new = self.run_labels.get(item.hit.memory.id or -1)
+            else:
+                new = labels.get(id(item))
+            if new != item.label:
+                item.label = new
+                if item.is_mounted:
+                    item.refresh_view()
+
+    def set_run_labels(self, labels: dict[int, str] | None) -> None:
+        self.run_labels = labels
+        self._relabel()
 
     def accepted_hits(self) -> list[Hit]:
         return [i.hit for i in self.items if i.accepted]
@@ -778,6 +809,8 @@ class ReviewItem(BodyItem):
         if self.memory.scope == "project":
             text.append(f"  [project: only in {self.memory.repo or 'this repository'}]",
                         style="bold yellow")  # fmt: skip
+        else:  # said too: `s` toggles between the two
+            text.append("  [global]", style="bold")
         fields = self.fields()
         if not fields:
             self.body.update(text)
