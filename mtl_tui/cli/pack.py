@@ -138,6 +138,7 @@ def import_(
         report = packs.import_pack(store, path, dry_run=dry_run, progress=update, pack=pack)
     if report.renamed:
         position, given, real = report.renamed[0]
+        given = given if len(given) <= 40 else given[:39] + "…"
         more = f" and {len(report.renamed) - 1} more" if len(report.renamed) > 1 else ""
         err.print(
             f"note: the pack gives item {position} the id {escape(given)}{more}, not its "

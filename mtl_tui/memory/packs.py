@@ -400,7 +400,7 @@ def import_pack(
     # "0000000000000000" names nothing); a different one is reported.
     ids = [item_id(memory) for memory in memories]
     renamed = [
-        (position, item.id, real)
+        (position, scrub(item.id), real)  # a pack's id is its author's text: it passes too
         for position, (item, real) in enumerate(zip(pack.items, ids, strict=True), 1)
         if item.id != real
     ]

@@ -109,8 +109,9 @@ IDLE_PROMPT = "Describe a task · enter runs it · ctrl+j newline"
 
 
 def busy_prompt(doing: str = "") -> str:
-    """The disabled prompt during a run: what the run is doing now."""
-    return f"A run is in progress{': ' + doing if doing else ''} · esc twice interrupts"
+    """The disabled prompt during a run: what the run is doing now (kept under 76 columns,
+    the prompt's width at 80x24)."""
+    return f"A run is in progress{': ' + doing if doing else ''} · esc esc stops it"
 
 
 BUSY_PROMPT = busy_prompt("answer the question above")  # only while a question is shown
@@ -665,7 +666,7 @@ class MtlApp(App[None]):
                 self.main_screen.query_one(InsightsPanel).set_run_labels(labels)
             case ev.ModelRetrying(message=message, level=level, attempt=attempt):
                 conversation.add_note(message, level)
-                self._doing(busy_prompt(f"waiting for the model (retrying… attempt {attempt})"))
+                self._doing(busy_prompt(f"waiting for the model (retry {attempt})"))
             case ev.Notice(message=message, level=level):
                 conversation.add_note(message, level)
             case ev.RunFinished(status=status, message=message) if status != "completed":
