@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from mtl_tui import paths
 from mtl_tui.config import Settings, load_settings
 from mtl_tui.memory.embed import DefaultModelEmbedder
 from mtl_tui.memory.store import MemoryStore
+from mtl_tui.repo.git import GitRepo
 from mtl_tui.ui.screens import (
     ConfirmScreen,
     EditMemoryScreen,
@@ -271,6 +273,8 @@ async def test_confirm_mode_run_with_verdict_and_review(
         app.query_one("#insights-list").focus()  # ctrl+z works from any focus
         await pilot.press("ctrl+z")
         assert isinstance(app.screen, ConfirmScreen)
+        started = datetime.fromtimestamp(GitRepo(git_repo).runs()[0].created)
+        assert f"(started {started:%H:%M})" in app.screen.question  # which run it undoes
         await pilot.press("y")
         await pilot.pause()
         assert not (git_repo / "note.txt").exists()

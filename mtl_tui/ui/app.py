@@ -908,8 +908,12 @@ class MtlApp(App[None]):
             self.main_screen.query_one(Conversation).add_note(message)
             self.notify(message)
 
-        self.push_screen(ConfirmScreen("Undo the last run and restore the files as they were?"),
-                         confirmed)  # fmt: skip
+        # what repo.undo() undoes, by when it started: a second ctrl+z reaches an older run
+        started = datetime.fromtimestamp(repo.runs()[0].created)
+        when = started.strftime("%H:%M" if started.date() == datetime.now().date() else
+                                "%Y-%m-%d %H:%M")  # fmt: skip
+        self.push_screen(ConfirmScreen(f"Undo the last recorded run (started {when}) and "
+                                       "restore the files as they were?"), confirmed)  # fmt: skip
 
     def action_export(self, ids: Iterable[int] | None = None) -> None:
         if self.store is None:
