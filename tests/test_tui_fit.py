@@ -526,6 +526,8 @@ async def test_an_accepted_held_back_memory_is_counted_and_labelled_as_in_the_pr
         await until(pilot, lambda: len(panel.items) == 1)
         assert panel.items[0].hit.memory.id == taken.hit.memory.id and panel.items[0].accepted
         assert counted().endswith(" · 1 in the prompt")
+        assert panel.border_title == "Insights (0 + 1 held back)"  # what is listed
+        assert hint().endswith(f"b shows {held - 1} more held back")  # the one taken is shown
         await pilot.press("b")
         await until(pilot, lambda: len(panel.items) == held)
         taken = next(item for item in panel.items if item.accepted)

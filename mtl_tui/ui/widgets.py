@@ -267,6 +267,7 @@ class InsightsPanel(Vertical):
         self.query_text = ""
         self.border_title = "Insights"
         self.below: list[Hit] = []  # candidates held back by the cuts, for `b`
+        self.taken_shown = 0
         self.left_out: list[LeftOut] = []  # passed the floor, left out (superseded, conflict)
         self.floor: float | None = None
         self.cut: float | None = None
@@ -327,6 +328,7 @@ class InsightsPanel(Vertical):
             listing.append(item)
         below_shown = self.show_below and bool(self.below or self.left_out)
         listed = bool(hits)
+        self.taken_shown = 0  # held-back rows still listed while hidden: the user took them
         for heading, rows in held_back_sections(self.left_out, self.below, cut):
             # hidden (`b`), those the user accepted stay listed: they reach the prompt
             rows = rows if below_shown else [(h, w) for h, w in rows if taken.get(h.memory.id)]
@@ -338,13 +340,14 @@ class InsightsPanel(Vertical):
                 item.over_budget = self._over(item)
                 listing.append(item)
                 listed = True
+                self.taken_shown += not below_shown
         self._relabel()
         if listed:
             listing.index = 0 if hits or not below_shown else 1  # 1: past the first mark
         self.note = note
         self._show_hint()
         held = len(self.below) + len(self.left_out)
-        self.border_title = self._title(len(hits), held if below_shown else 0)
+        self.border_title = self._title(len(hits), held if below_shown else self.taken_shown)
 
     def _over(self, item: InsightItem) -> str | None:
         return self.over_budget.get(item.hit.memory.id or -1) if item.accepted else None
@@ -356,7 +359,10 @@ class InsightsPanel(Vertical):
         hint = self.query_one("#insights-hint", Static)
         out = "".join(f" · {o.reason}: #{o.hit.memory.id}" for o in self.left_out)
         held = len(self.below) + len(self.left_out)
-        toggle = f"b {'hides' if self.show_below else 'shows'} {held} held back" if held else ""
+        more = held - self.taken_shown  # hidden, those the user took are listed already
+        toggle = (f"b hides {held} held back" if self.show_below else
+                  f"b shows {more} more held back" if self.taken_shown else
+                  f"b shows {held} held back") if held else ""  # fmt: skip
         tab = "" if self.has_focus_within else "tab, then "  # the keys work in the list
         if self.note:
             hint.update(self.note)
