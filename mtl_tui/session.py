@@ -648,7 +648,7 @@ def learn(
         ids.append(outcome.id)
     emit(ev.MemoriesLearned(learned))
     new = list(dict.fromkeys(m.id for m in learned if m.how in ev.NEW_HOWS))
-    return Learned(list(dict.fromkeys(ids)), result.cost + edits.cost, edits, new)
+    return Learned(list(dict.fromkeys(ids)), result.cost + edits.cost, edits, new, failed)
 
 
 @dataclass
@@ -657,3 +657,4 @@ class Learned:
     cost: float
     edits: EditReport
     new: list[int] = field(default_factory=list)  # of those, the newly stored
+    retry: bool = False  # the reply was unusable and nothing stored: not marked learned

@@ -192,13 +192,15 @@ def test_an_unusable_learning_reply_leaves_the_session_to_retry(
     run = Session(Settings(), git_repo, model=scripted(DONE)).run("tidy up", learn=False)
     trajectory = run.trajectory
 
-    def learn(*replies: str) -> str:
+    def learn(*replies: str, code: int = 0) -> str:
         model = script_file(tmp_path, list(replies))
         result = run_mtl("learn", trajectory, "--model", model, "--outcome", "success", "--yes")
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == code, result.stderr
+        if code:  # the summary says what was not done, and why
+            assert "1 session NOT learned: the model's reply was unusable" in result.stdout
         return " ".join(result.stderr.split())
 
-    err = learn("Sure, I will remember that.")
+    err = learn("Sure, I will remember that.", code=1)
     assert "is not insight JSON" in err and "not marked as learned" in err
     assert "`mtl learn` tries this session again" in err
     started = json.loads(Path(trajectory).read_text())["started_at"][:10]

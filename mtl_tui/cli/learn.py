@@ -120,7 +120,9 @@ def learn_cmd(
     histories = [_load(path) for path in paths or []]  # every file checked before any call
     if source is not None:
         histories += _discover(source.value, since, project, limit)
-    learn_from(histories, cfg, options)
+    report = learn_from(histories, cfg, options)
+    if any(item.get("retry") for item in report):
+        raise typer.Exit(1)  # a session was not learned: never a quiet "done"
 
 
 @dataclass
@@ -310,6 +312,7 @@ def learn_from(
                 "path": str(history.path), "session": history.key, "outcome": record.outcome,
                 "outcome_source": source, "learned": learned.ids, "learned_new": learned.new,
                 "cost": round(cost + learned.cost, 6), "edits": learned.edits.to_dict(),
+                "retry": learned.retry,
             })  # fmt: skip
     _summary(report, len(unique), options.as_json)
     return report
@@ -329,4 +332,7 @@ def _summary(report: list[dict[str, object]], sessions: int, as_json: bool) -> N
         text += f" {before} learned before, skipped."
     if off:
         text += f" {off} skipped: {OFF_REASON} (git config mtl.memory off)."
+    if retry := sum(1 for item in report if item.get("retry")):
+        text += (f" {plural(retry, 'session')} NOT learned: the model's reply was unusable; "
+                 "`mtl learn` tries again.")  # fmt: skip
     out.print(text)
