@@ -109,9 +109,10 @@ IDLE_PROMPT = "Describe a task · enter runs it · ctrl+j newline"
 
 
 def busy_prompt(doing: str = "") -> str:
-    """The disabled prompt during a run: what the run is doing now (kept under 76 columns,
-    the prompt's width at 80x24)."""
-    return f"A run is in progress{': ' + doing if doing else ''} · esc esc stops it"
+    """The disabled prompt during a run: what the run is doing now, short enough for the
+    prompt's width at 80x24 (about 70 columns)."""
+    what = doing[:1].upper() + doing[1:] if doing else "A run is in progress"
+    return f"{what} · esc twice interrupts"
 
 
 BUSY_PROMPT = busy_prompt("answer the question above")  # only while a question is shown
