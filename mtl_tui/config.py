@@ -40,6 +40,19 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 # left out of the choice, blind2 itself asks 0.435-0.445 (tests/bench_retrieval.py).
 DEFAULT_FLOOR = 0.45
 
+# Screening (memory/screen.py): the run's model reads the candidates retrieval gathers
+# (relevance >= 0.30, at most 6) and picks those that bear on the task; its picks replace
+# the floor. No floor can tell "nothing applies" from "applies only by reasoning" with one
+# small embedding model: on the fresh blind sets the floor alone gave hit@1 0.68-0.74,
+# hit@3 0.73-0.80 and emptied 8-9 of 17-20 nothing-relevant tasks. Screened, with the
+# prompt frozen before blind5 existed: blind3+blind4 0.88 / 0.88, 35 of 38 empty, 0.95 of
+# what reaches the prompt wanted; blind5 0.91 / 0.91, 14 of 17 empty, 0.86
+# (tests/bench_screen.py; the answers were recorded from a capable model, a weaker one
+# may screen worse). It costs one short model call before a run that has candidates. The
+# study found LLM *reranking* (always three items, reordered) below plain similarity end
+# to end; screening may return nothing, which is what the floor could not do well.
+DEFAULT_SCREEN = True
+
 # The memory section's size budget, in characters of memory items (about 4 characters a
 # token: ~1,000 tokens). Three typical insights take 600-1,500 characters, so the default
 # top_k never meets it; larger top_k or long lessons do. What does not fit is left out and
@@ -104,6 +117,11 @@ class MemorySettings(_Section):
         _num(-1.0, 1.0, doc="least relevance a memory needs to reach the prompt (-1: no floor, "
              "no cut)"),
     ] = DEFAULT_FLOOR  # fmt: skip
+    screen: Annotated[
+        bool,
+        Meta(description="the model picks which retrieved candidates apply, in place of the "
+             "floor: one short model call before each run and search (memory/screen.py)"),
+    ] = DEFAULT_SCREEN  # fmt: skip
     budget_chars: Annotated[
         int, _num(0, doc="most characters of memory items in the prompt; 0 means no budget")
     ] = DEFAULT_BUDGET_CHARS

@@ -33,11 +33,13 @@ from mtl_tui.memory.retrieve import (
     NOT_RELEVANT_ENOUGH,
     LeftOut,
     Retrieval,
+    Screener,
     fit_budget,
     label,
     memory_section,
     plan_query,
     retrieve,
+    screener_for,
     task_query,
 )
 
@@ -45,6 +47,7 @@ from mtl_tui.memory.retrieve import (
 from mtl_tui.memory.scope import pool_policy as pool_policy
 from mtl_tui.memory.scope import repo_view, view_text
 from mtl_tui.memory.scope import view_for as view_for
+from mtl_tui.memory.screen import quick
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import trusted
 from mtl_tui.prompts import render
@@ -124,6 +127,7 @@ class Session:
         self.approver = approver
         self.store = store
         self._model = model
+        self._screen_model: Model | None = None
         self.repo = GitRepo.find(cwd, settings.undo.max_untracked_bytes)
         self.root = self.repo.root if self.repo else cwd
         self.languages = self.repo.languages() if self.repo else []
@@ -162,9 +166,16 @@ class Session:
         return self.retrieval(task, k, kind, mode).hits
 
     def retrieval(
-        self, task: str, k: int | None = None, kind: str | None = None, mode: str | None = None
+        self,
+        task: str,
+        k: int | None = None,
+        kind: str | None = None,
+        mode: str | None = None,
+        screen: bool | None = None,
     ) -> Retrieval:
-        """The hits for `task` and the best candidates under the floor (for the panel)."""
+        """The hits for `task` and the best candidates under the floor (for the panel).
+        `screen`: whether the model screens the candidates (None: the config's
+        memory.screen); the TUI's preview while the user types does not."""
         if self.store is None:
             return Retrieval(task)
         k = self.settings.memory.top_k if k is None else k
@@ -173,6 +184,7 @@ class Session:
         if (mode or self.settings.memory.query) == "plan":
             query, cost = plan_query(self.model(), task, self.repo_name, self.languages)
             self._extra_cost += cost
+        screening = self.settings.memory.screen if screen is None else screen
         found = retrieve(
             self.store,
             query,
@@ -181,7 +193,10 @@ class Session:
             floor=self.settings.memory.floor,
             view=self.view,
             budget_chars=self.settings.memory.budget_chars,
+            screener=self._screener(task) if screening else None,
         )
+        if found.screen_note:
+            self.emit(ev.Notice(found.screen_note, "info" if found.screened else "warning"))
         # what a run of this task leaves out, and why (the TUI retrieves as the user types:
         # only the latest few are kept)
         self._retrievals.pop(task.strip(), None)
@@ -189,6 +204,25 @@ class Session:
         while len(self._retrievals) > _RETRIEVALS_KEPT:
             self._retrievals.pop(next(iter(self._retrievals)))
         return found
+
+    def _screener(self, task: str) -> Screener:
+        """The run's model as the screen of `task`'s candidates; its cost is the run's."""
+
+        def spent(cost: float) -> None:
+            self._extra_cost += cost
+
+        return screener_for(self._screening_model, task, self.languages, spent)
+
+    def _screening_model(self) -> Model:
+        """The configured model with a short wait and one retry: a stalled screening falls
+        back to the floor in seconds, not after the agent's minutes of patience. (A given
+        or scripted model is the run's own: its replies are one script.)"""
+        name = self.settings.model or ""
+        if self._model is not None or name.startswith(SCRIPTED_PREFIX):
+            return self.model()
+        if self._screen_model is None:
+            self._screen_model = model_for(quick(self.settings), self.warn, stream=False)
+        return self._screen_model
 
     def fit_budget(self, accepted: Sequence[Hit]) -> tuple[list[Hit], list[LeftOut]]:
         """The accepted hits that fit the prompt's memory budget, and those that do not."""

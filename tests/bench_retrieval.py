@@ -6,9 +6,10 @@
 Five sets of tasks: 'tune' and 'report' (tasks.json), 'blind', 'blind2' and 'blind3'
 (blind.json, blind2.json, blind3.json, each labelled and committed before any retrieval
 ran on it). All five have been seen: the shipped fusion weight, clause weight and floor
-were chosen on the first four, with leave-one-set-out (printed below). blind4.json is
-the last fresh set, run once with `--file` (round 6); it is seen now too, and it is not
-loaded here, so that a later round can still report it apart. Also printed:
+were chosen on the first four, with leave-one-set-out (printed below). blind4.json and
+blind5.json were run once each with `--file` (rounds 6 and 7) and are not loaded here;
+blind5 was also the fresh set for screening (tests/bench_screen.py), which the shipped
+default puts in the floor's place. Also printed:
 the cost per query of embedding the query's clauses with the product's embedder.
 `--file PATH` reads any set in the same format
 (`{"tasks": [{"id", "task", "language", "relevant": [titles]}]}`, labels naming insights

@@ -182,13 +182,15 @@ def pool(store: MemoryStore) -> list[int]:
     """A small pool of insights from three languages, closed again for the app to open.
 
     Its three lessons fit no task in particular: the tests using it are about mechanics
-    (panel keys, injection, feedback), so the user's config turns the relevance floor off
-    (the floor has its own tests in test_retrieval.py)."""
+    (panel keys, injection, feedback), so the user's config turns the relevance floor off,
+    and the model's screening, whose call would take the agent's scripted reply (the floor
+    has its own tests in test_retrieval.py, screening in test_screen.py)."""
     from mtl_tui.config import save_setting
 
     ids = [r.id for r in store.add_many([insight(t, langs) for t, langs in TUI_TITLES])]
     store.close()
     save_setting("memory.floor", -1.0)
+    save_setting("memory.screen", False)
     return ids
 
 

@@ -142,6 +142,7 @@ def pool(store: MemoryStore) -> dict[str, int]:
     imported = store.add_many([insight(IMPORTED, ["shell"], origin="pack:team")])
     store.close()
     save_setting("memory.floor", -1.0)  # mechanics on unrelated lessons: the floor is off
+    save_setting("memory.screen", False)  # and the replies planned are the agent's
     return {"trusted": [r.id for r in trusted], "imported": imported[0].id}  # type: ignore[dict-item]
 
 

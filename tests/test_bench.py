@@ -45,6 +45,7 @@ def test_cross_domain_never_retrieves_the_tasks_own_domain(store: MemoryStore) -
         tag_domain(store, ids, domain)
     # Floor off: this is about which domains may be retrieved, not how relevant they are.
     cfg = Settings()
+    cfg.memory.screen = False  # its scripted replies are the agent's
     cfg.memory.floor = -1.0
     bench = Bench(TASKS, cfg, store, idler, "scripted", cross_domain=True)
     results = bench.run(["insight"], attempts=1)

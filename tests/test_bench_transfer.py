@@ -35,6 +35,7 @@ def test_pool_from_another_suite_feeds_the_evaluated_one(tmp_path: Path) -> None
     # The scripted lesson fits no task in particular: this is about where memories come
     # from, so the relevance floor is off (it has its own tests in test_retrieval.py).
     save_setting("memory.floor", -1.0)
+    save_setting("memory.screen", False)  # its replies are the agent's
     output, problems = tmp_path / "results.json", tmp_path / "two.jsonl"
     problems.write_text("\n".join((DATA / "livecodebench.jsonl").read_text().splitlines()[:2]))
     source = f"livecodebench:{problems}"

@@ -163,6 +163,7 @@ def test_dedup_threshold_examples(store: MemoryStore) -> None:
 
 def session_for(repo: Path, store: MemoryStore, *replies: str, **memory: object) -> Session:
     cfg = Settings()
+    memory = {"screen": False, **memory}  # the scripted replies are the agent's
     cfg = cfg.model_copy(update={"memory": cfg.memory.model_copy(update=memory)})
     return Session(cfg, repo, model=scripted(*replies), store=store)
 

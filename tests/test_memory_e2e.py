@@ -31,6 +31,7 @@ def pool(store: MemoryStore) -> list[int]:
     ids = [r.id for r in store.add_many([insight(t, ["shell"]) for t in TITLES])]
     store.close()
     save_setting("memory.floor", -1.0)
+    save_setting("memory.screen", False)  # the replies planned are the agent's
     return ids
 
 

@@ -401,6 +401,7 @@ def test_imported_memories_need_trust_in_headless_runs(
     from tests.conftest import DONE, script_file
 
     save_setting("memory.floor", -1.0)  # about trust, not relevance (test_retrieval.py)
+    save_setting("memory.screen", False)  # its replies are the agent's
     own = store.add(insight("Run the narrowest failing test first")).id
     pack = _valid_pack()
     pack["items"][0]["fields"]["title"] = "Run the failing test alone before the whole suite"

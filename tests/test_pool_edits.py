@@ -336,6 +336,7 @@ def test_the_links_table_is_one_appended_schema_step(store: MemoryStore) -> None
 def test_the_budget_leaves_items_out_visibly(git_repo: Path, store: MemoryStore) -> None:
     ids = [r.id for r in store.add_many([insight(NARROW), insight(REPRO), insight(PIN)])]
     cfg = Settings()
+    cfg.memory.screen = False  # its scripted replies are the agent's
     cfg.memory.floor = -1.0
     cfg.memory.budget_chars = 400  # room for one of these lessons, not two
     seen: list[object] = []
@@ -365,6 +366,7 @@ def test_a_run_records_what_retrieval_left_out(git_repo: Path, store: MemoryStor
     pin = store.add(insight(PIN)).id
     against = store.add_linked(insight(AGAINST_PIN), "contradicts", pin, "test-run").id
     cfg = Settings()
+    cfg.memory.screen = False  # its scripted replies are the agent's
     cfg.memory.floor = -1.0
     session = Session(cfg, git_repo, model=scripted(DONE), store=store)
     hits = session.retrieve(BUILD_TASK)
@@ -547,6 +549,7 @@ def test_the_headless_run_counts_only_what_fits_the_budget_as_in_the_prompt(
 
     store.add_many([insight(NARROW), insight(REPRO), insight(PIN)])
     save_setting("memory.floor", -1.0)
+    save_setting("memory.screen", False)  # its replies are the agent's
     save_setting("memory.budget_chars", 400)  # room for one of these lessons, not two
     model = script_file(tmp_path, [DONE])
     here = Path.cwd()

@@ -473,6 +473,7 @@ def test_project_only_repository_sees_only_its_own_and_keeps_what_it_learns(
     mine = store.add(own).id
     cfg = load_settings({"model": MODEL, "api_base": fake_openai.base_url})
     cfg.memory.floor = -1.0
+    cfg.memory.screen = False  # the replies planned are the agent's
     global_lesson = {**PROJECT_LESSON, "scope": "global", "title": "Commit small changes often"}
     # the repository's own project memory is a neighbour of the new lesson (another
     # repository's would not be), so distillation asks for an operation: add it

@@ -278,7 +278,7 @@ def test_the_eval_set_is_real_labelled_and_split() -> None:
     assert {t["split"] for t in tasks} == {"tune", "report"}
 
 
-BLIND_SETS = ("blind", "blind2", "blind3", "blind4")
+BLIND_SETS = ("blind", "blind2", "blind3", "blind4", "blind5")
 
 
 def _blind() -> list[dict]:

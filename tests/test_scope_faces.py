@@ -220,6 +220,7 @@ async def test_acp_in_a_project_only_repository_sees_and_keeps_its_own(
         ids[repo.name] = store.add(own).id
     store.close()
     save_setting("memory.floor", -1.0)
+    save_setting("memory.screen", False)  # its replies are the agent's
     fake_openai.plans = [reply(DONE), reply(insights_reply(GLOBAL_LESSON))]
     [summary], [said], held = await acp_turns(
         alpha, fake_openai, ["commit after running the checks"], tmp_path

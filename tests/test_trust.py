@@ -127,6 +127,9 @@ def test_headless_run_keeps_imported_items_out_unless_trusted(
     git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(git_repo)
+    from mtl_tui.config import save_setting
+
+    save_setting("memory.screen", False)  # its scripted replies are the agent's
     pack = write_pack(tmp_path / "starter.json", "starter", [claiming_item("evil", EVIL)])
     imported = run_mtl("pack", "import", str(pack), timeout=600)
     assert imported.returncode == 0, imported.stderr

@@ -36,13 +36,16 @@ def make_app(
     replies: list[str] | None,
     tmp_path: Path,
     floor: float = -1.0,
+    screen: bool = False,
     **kwargs: object,
 ) -> MtlApp:
-    """The app on a scripted model. The relevance floor is off (-1) by default: these
-    tests are about the panel's mechanics on tiny pools; the floor has its own tests."""
+    """The app on a scripted model. The relevance floor is off (-1) and the model does not
+    screen by default: these tests are about the panel's mechanics on tiny pools, their
+    scripted replies are the agent's; the floor and screening have their own tests."""
     model = script_file(tmp_path, replies) if replies is not None else None
     cfg = load_settings({"model": model})
     cfg.memory.floor = floor
+    cfg.memory.screen = screen
     return MtlApp(cfg, repo, **kwargs)  # type: ignore[arg-type]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,10 +26,15 @@ from mtl_tui.cli.numbers import number
 from mtl_tui.errors import MtlError
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
-from mtl_tui.memory.retrieve import ORDER_RULE, fit_budget, retrieve
+from mtl_tui.memory.retrieve import Screener, fit_budget, retrieve, screener_for
 from mtl_tui.memory.scope import WHOLE_POOL_VIEW, pool_policy, view_for, view_text
+from mtl_tui.memory.screen import ScreenError, quick
 from mtl_tui.records import Memory
 from mtl_tui.text import noun, plural
+
+if TYPE_CHECKING:
+    from mtl_tui.agent.model import Model
+    from mtl_tui.config import Settings
 
 app = typer.Typer(
     help="Search, list, show, add, rate, rescope, prune and delete memories in your pool "
@@ -141,6 +147,15 @@ def search(
             "uses; -1 shows everything).",
         ),
     ] = None,
+    screen: Annotated[
+        bool | None,
+        typer.Option(
+            "--screen/--no-screen",
+            help="Let the model pick which candidates apply, in place of the floor, as a run "
+            "does with memory.screen on (default: the config's memory.screen; off when --floor "
+            "is given).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search memories as a run retrieves them for this task.
@@ -154,6 +169,7 @@ def search(
     first line on stderr says which memories were searched (with git config mtl.memory
     project: this repository's own only)."""
     cfg = settings()
+    given_floor = floor
     floor = cfg.memory.floor if floor is None else floor
     top_k = cfg.memory.top_k if top_k is None else top_k
     view, policy, identity = view_for(Path.cwd(), cfg)
@@ -162,24 +178,31 @@ def search(
             "memory is off for this repository (git config mtl.memory off): a run here "
             "retrieves nothing; `mtl memory list` shows the pool"
         )
+    # an explicit --floor asks for the floor's view, unless --screen is given too
+    screening = (cfg.memory.screen and given_floor is None) if screen is None else screen
     with open_store(cfg, embed=True) as store:
         found = retrieve(store, query, top_k, _kind(kind), floor=floor, language=lang, view=view,
-                         budget_chars=cfg.memory.budget_chars)  # fmt: skip
+                         budget_chars=cfg.memory.budget_chars,
+                         screener=_screener(cfg, query, lang) if screening else None)  # fmt: skip
     hits = found.hits
     err.print(escape(view_text(policy, identity)), highlight=False)
+    if found.screen_note:
+        (err.print if found.screened else notice)(found.screen_note)
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
     below = (
         f" ({len(found.below)} held back: under the floor {floor:.2f} or far below the best;"
         " --floor -1 shows them)"
+        if not found.screened
+        else f" ({len(found.below)} screened out by the model; --no-screen shows the floor's)"
     )
     if not hits:
         out.print("Nothing relevant found." + (below if found.below else ""))
         return
     at = f" (relevance ≥ {found.cut:.2f})" if found.cut is not None else ""
     table = _table(hits, f"Best {len(hits)} for “{escape(query)}”{at}")
-    table.caption, table.caption_justify = ORDER_RULE, "left"
+    table.caption, table.caption_justify = found.order_rule, "left"
     out.print(table)
     over = fit_budget(hits, cfg.memory.budget_chars)[1]  # as `mtl run` takes every hit
     for item in [*found.left_out, *over]:
@@ -187,6 +210,25 @@ def search(
                   f"({item.reason}: {escape(item.detail)})")  # fmt: skip
     if found.below:
         err.print(below.strip(" ()").capitalize() + ".")
+
+
+def _screener(cfg: Settings, query: str, lang: str | None) -> Screener:
+    """The configured model's screening of the search's candidates (retrieve.screener_for)."""
+
+    def model() -> Model:
+        from mtl_tui.agent.model import model_for
+
+        if not cfg.model:
+            raise ScreenError("no model is configured: set `model` or pass --no-screen")
+        return model_for(quick(cfg), on_warning=notice, stream=False)
+
+    ask = screener_for(model, query, [lang] if lang else [])
+
+    def pick(candidates: Sequence[Hit]) -> list[int]:
+        with err.status(f"The model screens {plural(len(candidates), 'candidate')}…"):
+            return ask(candidates)
+
+    return pick
 
 
 @app.command()

@@ -274,6 +274,14 @@ def run(
         QueryMode | None,
         typer.Option(help="Retrieve by the task text, or by a plan the model writes first."),
     ] = None,
+    screen: Annotated[
+        bool | None,
+        typer.Option(
+            "--screen/--no-screen",
+            help="Let the model pick which retrieved memories apply, in place of the relevance "
+            "floor (default: the config's memory.screen).",
+        ),
+    ] = None,
     verify: Annotated[
         str | None,
         typer.Option(help="Shell command whose exit code decides whether the run succeeded."),
@@ -328,6 +336,8 @@ def run(
         memory_cfg.kind = kind.value
     if query is not None:
         memory_cfg.query = query.value
+    if screen is not None:
+        memory_cfg.screen = screen
     cfg = cfg.model_copy(update={"agent": agent, "memory": memory_cfg})
     options = RunOptions(
         yes=yes,

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -28,10 +28,14 @@ from mtl_tui.mcp.errors import one_line_errors
 from mtl_tui.mcp.views import hit_view, memory_view, prompt_text
 from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.packs import safe_name
-from mtl_tui.memory.retrieve import ORDER_RULE, retrieve_for_task
+from mtl_tui.memory.retrieve import Screener, retrieve_for_task, screener_for
 from mtl_tui.memory.scope import view_for, view_text
+from mtl_tui.memory.screen import ScreenError, quick
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
+
+if TYPE_CHECKING:
+    from mtl_tui.agent.model import Model
 
 T = TypeVar("T")
 
@@ -136,6 +140,22 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
     else:
         pool = Pool(settings)
     top_k_default = settings.memory.top_k or 3
+
+    def screener(task: str, languages: list[str]) -> Screener | None:
+        """With memory.screen on, the configured model screens the candidates (as a run's
+        does); without a model the floor decides, and the answer says so."""
+        if not settings.memory.screen:
+            return None
+
+        def model() -> Model:
+            if not settings.model:
+                raise ScreenError("no model is configured in mtl's config")
+            from mtl_tui.agent.model import model_for
+
+            return model_for(quick(settings), on_warning=_to_stderr, stream=False)
+
+        return screener_for(model, task, languages)
+
     server = MCPServer(
         name="mtl",
         title="mtl memory",
@@ -160,26 +180,28 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
         """Find the lessons from earlier tasks that fit this task, best first: the same
         retrieval mtl's own agent gets (meaning, votes, past wins). Each result says where
         it came from and whether it is trusted."""
-        hits = await pool.call(
-            lambda store: (
-                retrieve_for_task(
-                    store,
-                    task,
-                    languages,
-                    top_k,
-                    kind,
-                    floor=settings.memory.floor,
-                    view=view,
-                    budget_chars=settings.memory.budget_chars,
-                ).hits
+        found = await pool.call(
+            lambda store: retrieve_for_task(
+                store,
+                task,
+                languages,
+                top_k,
+                kind,
+                floor=settings.memory.floor,
+                view=view,
+                budget_chars=settings.memory.budget_chars,
+                screener=screener(task, languages),
             ),
             needs_model=True,
         )
-        return {
-            "results": [hit_view(hit) for hit in hits],
-            "order": ORDER_RULE,
+        answer = {
+            "results": [hit_view(hit) for hit in found.hits],
+            "order": found.order_rule,
             "view": view_text(policy, identity),
         }
+        if found.screen_note:
+            answer["screen"] = found.screen_note
+        return answer
 
     @server.tool()
     async def show(memory_id: IdArg) -> dict[str, Any]:
@@ -272,6 +294,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
                     floor=settings.memory.floor,
                     view=view,
                     budget_chars=settings.memory.budget_chars,
+                    screener=screener(task, langs),
                 ).hits
             ),
             needs_model=True,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mtl_tui.errors import MtlError
 from mtl_tui.memory.rank import RELATIVE_CUT, Hit, evidence, relevance_cut, split_at_floor
+from mtl_tui.memory.screen import CANDIDATE_FLOOR, CANDIDATES, ScreenError, screen
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import pack_name, trusted
 from mtl_tui.prompts import render
@@ -28,6 +30,10 @@ def plan_query(model: Model, task: str, repo: str, languages: Sequence[str]) -> 
     prompt = render("plan", task=task, repo=repo, languages=", ".join(languages) or "unknown")
     reply = model.query([{"role": "user", "content": prompt}])
     return reply.content.strip() or task, reply.cost
+
+
+#: Given retrieval candidates, the positions of those that apply (screen.py).
+Screener = Callable[[Sequence[Hit]], list[int]]
 
 
 @dataclass
@@ -56,14 +62,22 @@ class Retrieval:
     below: list[Hit] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
 
+    @property
+    def order_rule(self) -> str:
+        """How the hits are ordered, as every face says it."""
+        return SCREENED_ORDER_RULE if self.screened else ORDER_RULE
+
     def left_out_all(self) -> list[LeftOut]:
         """Everything a run of this retrieval leaves out, below-floor candidates included."""
         return [*self.left_out, *(self._held_back(h) for h in self.below)]
 
     def _held_back(self, hit: Hit) -> LeftOut:
         """A held-back candidate: under the floor itself, or above it but more than
-        RELATIVE_CUT under the best match."""
+        RELATIVE_CUT under the best match; or one the model's screening turned down."""
         relevance = hit.relevance or 0.0
+        if self.screened:
+            return LeftOut(hit, SCREENED_OUT, f"relevance {relevance:.2f}; the model judged "
+                           "it does not apply to this task")  # fmt: skip
         if self.floor is not None and relevance >= self.floor:
             return LeftOut(hit, HELD_BACK, f"relevance {relevance:.2f}, more than "
                            f"{RELATIVE_CUT:.2f} under the best")  # fmt: skip
@@ -72,6 +86,11 @@ class Retrieval:
 
     floor: float | None = None  # the configured floor (None: off)
     cut: float | None = None  # the least relevance that reached the prompt (rank.py)
+    # screening (screen.py): what the faces say of it, None when it was not asked for;
+    # `screened` is True when the model's picks decided the hits (`below`: the candidates
+    # it turned down), False when it was asked for but the floor decided
+    screen_note: str | None = None
+    screened: bool = False
 
 
 #: How every face orders retrieved memories (rank.py), said where they are listed.
@@ -80,25 +99,33 @@ ORDER_RULE = (
     "(the floor cuts on relevance alone)"
 )
 
+#: The order of screened hits (screen.py), said in ORDER_RULE's place.
+SCREENED_ORDER_RULE = "in the order the model ranked them: it picked them from the candidates"
+
 BELOW_FLOOR = "below floor"
 HELD_BACK = "far below the best"
+SCREENED_OUT = "screened out"
 #: Reasons for candidates that were never relevant enough (shown on request, not announced).
-NOT_RELEVANT_ENOUGH = (BELOW_FLOOR, HELD_BACK)
+NOT_RELEVANT_ENOUGH = (BELOW_FLOOR, HELD_BACK, SCREENED_OUT)
 
 
 def held_back_sections(
-    left_out: Sequence[LeftOut], below: Sequence[Hit], cut: float | None
+    left_out: Sequence[LeftOut], below: Sequence[Hit], cut: float | None, screened: bool = False
 ) -> list[tuple[str, list[tuple[Hit, str | None]]]]:
     """What a face lists after the hits on request, in groups under a heading that gives
     the real reason: memories left out although relevant enough (superseded, conflict,
     over budget), each with its reason and detail, then the candidates under the cut
-    `cut`. ((heading, [(hit, why or None)]) per group, empty groups omitted.)"""
+    `cut`, or those the model's screening turned down (`screened`). ((heading, [(hit, why
+    or None)]) per group, empty groups omitted.)"""
     sections: list[tuple[str, list[tuple[Hit, str | None]]]] = []
     if left_out:
         reasons = ", ".join(dict.fromkeys(item.reason for item in left_out))
         rows = [(item.hit, f"{item.reason}: {item.detail}") for item in left_out]
         sections.append((f"left out: {reasons}", rows))
-    if below:
+    if below and screened:
+        sections.append(("screened out: the model judged these do not apply",
+                         [(hit, None) for hit in below]))  # fmt: skip
+    elif below:
         at = f": relevance < {cut:.2f}" if cut is not None else ""
         sections.append((f"held back{at}", [(hit, None) for hit in below]))
     return sections
@@ -113,6 +140,7 @@ def retrieve(
     language: str | None = None,
     view: View | None = None,
     budget_chars: int = 0,
+    screener: Screener | None = None,
 ) -> Retrieval:
     """The one retrieval every face uses (panel, `mtl run`, `mtl memory search`, MCP,
     ACP), so that all show exactly what the agent would get. Superseded memories are
@@ -123,14 +151,41 @@ def retrieve(
     `budget_chars`: the prompt's memory budget. A conflict winner that would not fit it
     (every hit accepted, as a run takes them) cannot reach the prompt, so it leaves no
     one out: it is left out "over budget" and the memories it beat compete as if it were
-    not there."""
-    ranked = store.search_ranked(query, k=k, kind=kind, language=language, view=view)
+    not there.
+
+    `screener` (screen.py): given the candidates (at or above CANDIDATE_FLOOR, at most
+    CANDIDATES, best first), the positions of those that apply, best first. Its picks
+    replace the floor and the relative cut; the candidates it turns down are `below`.
+    When it fails (ScreenError), the floor decides and `screen_note` says so."""
+    fetch = max(k, CANDIDATES) if screener is not None else k
+    ranked = store.search_ranked(query, k=fetch, kind=kind, language=language, view=view)
     ranked, superseded = _drop_superseded(store, ranked, floor, view)
+    note: str | None = None
+    turned_down: list[Hit] = []
+    if screener is not None:
+        candidates = [h for h in ranked if _candidate(h, floor)][:CANDIDATES]
+        try:
+            picks = screener(candidates) if candidates else []
+        except ScreenError as exc:
+            note = f"not screened ({exc}); the relevance floor decided"
+        else:
+            ranked = [candidates[i] for i in picks[:k]]
+            beyond = [LeftOut(candidates[i], "beyond top_k", f"the model picked it, after the "
+                              f"first {k}") for i in picks[k:]]  # fmt: skip
+            superseded += beyond
+            turned_down = [h for i, h in enumerate(candidates) if i not in picks]
+            floor = None  # the model's picks are the cut
+            note = (f"the model picked {len(picks)} of {len(candidates)} candidates"
+                    if candidates else f"nothing to screen: no memory reaches relevance "
+                    f"{CANDIDATE_FLOOR:.2f}")  # fmt: skip
+    screened = note is not None and not note.startswith("not screened")
     benched: dict[int, LeftOut] = {}
     while True:
         pool = [h for h in ranked if h.memory.id not in benched]
         settled, lost = _settle_conflicts(store, pool, floor)
         hits, below = split_at_floor(settled, k, floor)
+        if screened:
+            below = turned_down
         unfit = [o for o in fit_budget(hits, budget_chars)[1] if o.hit.conflicts_with]
         if not unfit:
             break
@@ -143,7 +198,15 @@ def retrieve(
     on = floor if floor is not None and floor > -1.0 else None  # -1: everything passes
     cut = relevance_cut(settled, on)
     return Retrieval(query, hits, below, [*superseded, *benched.values(), *lost], floor=on,
-                     cut=cut)  # fmt: skip
+                     cut=cut, screen_note=note, screened=screened)  # fmt: skip
+
+
+def _candidate(hit: Hit, floor: float | None) -> bool:
+    """A candidate for screening: relevance CANDIDATE_FLOOR or more; a memory imported
+    from a pack (untrusted, its text unreviewed and sent to the model) must also reach
+    the floor, so that screening never admits one the floor would refuse."""
+    relevance = hit.relevance or 0.0
+    return relevance >= CANDIDATE_FLOOR and (hit.trusted or _passes(hit, floor))
 
 
 def _passes(hit: Hit, floor: float | None) -> bool:
@@ -211,11 +274,37 @@ def retrieve_for_task(
     floor: float | None = None,
     view: View | None = None,
     budget_chars: int = 0,
+    screener: Screener | None = None,
 ) -> Retrieval:
-    """What a run of `task` would retrieve (the task query, the pool's ranking, floor and
-    memory budget): for faces that are handed a task rather than a query, such as MCP."""
+    """What a run of `task` would retrieve (the task query, the pool's ranking, floor,
+    memory budget and screening): for faces that are handed a task rather than a query,
+    such as MCP."""
     query = task_query(task, languages)
-    return retrieve(store, query, k, kind, floor=floor, view=view, budget_chars=budget_chars)
+    return retrieve(store, query, k, kind, floor=floor, view=view, budget_chars=budget_chars,
+                    screener=screener)  # fmt: skip
+
+
+def screener_for(
+    model: Callable[[], Model],
+    task: str,
+    languages: Sequence[str],
+    spent: Callable[[float], None] = lambda cost: None,
+) -> Screener:
+    """`model()`'s screening of `task`'s candidates, for retrieve(); `spent` is told what
+    each screening cost. A model that cannot be had or fails raises ScreenError."""
+
+    def pick(candidates: Sequence[Hit]) -> list[int]:
+        texts = [item_text(hit.memory) for hit in candidates]
+        try:
+            result = screen(model(), task, languages, texts)
+        except ScreenError:
+            raise
+        except MtlError as exc:
+            raise ScreenError(f"the model failed: {exc}") from None
+        spent(result.cost)
+        return result.picked
+
+    return pick
 
 
 def label(index: int) -> str:

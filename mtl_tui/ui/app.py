@@ -87,7 +87,17 @@ def _same_listing(panel: InsightsPanel, hits: list[Hit], text: str, found: Retri
         and shown(panel.below) == shown(found.below)
         and [o.hit.memory.id for o in panel.left_out] == [o.hit.memory.id for o in found.left_out]
         and (panel.floor, panel.cut) == (found.floor, found.cut)
+        and panel.screen_note == _screen_line(found)
     )
+
+
+#: What the panel says of a preview when the model screens candidates at the start.
+SCREEN_PREVIEW = "preview by relevance: at the start the model picks from the candidates"
+
+
+def _screen_line(found: Retrieval) -> str | None:
+    """The panel's line on screening: the core's note, or None when it was not asked."""
+    return found.screen_note
 
 
 def model_label(name: str | None) -> str:
@@ -466,7 +476,9 @@ class MtlApp(App[None]):
     @work(thread=True, exclusive=True, group="retrieve")
     def _retrieve(self, text: str) -> None:
         assert self.session is not None
-        found = self.session.retrieval(text, mode="task")
+        found = self.session.retrieval(text, mode="task", screen=False)
+        if self.session.settings.memory.screen:
+            found.screen_note = SCREEN_PREVIEW  # one model call per task, not per keystroke
         self.call_from_thread(self._show_hits, found.hits, text, found)
 
     def _show_hits(self, hits: list[Hit], text: str, found: Retrieval | None = None) -> None:
@@ -477,7 +489,8 @@ class MtlApp(App[None]):
             panel.show(hits, text)
         else:
             panel.show(hits, text, below=found.below, left_out=found.left_out,
-                       floor=found.floor, cut=found.cut)  # fmt: skip
+                       floor=found.floor, cut=found.cut, screen_note=_screen_line(found),
+                       screened=found.screened)  # fmt: skip
         self._update_insights_line()
 
     def _update_insights_line(self) -> None:
@@ -571,7 +584,12 @@ class MtlApp(App[None]):
         session = self.session
         session.cancel.clear()
         try:
-            if retrieved is None:  # the panel had not caught up with this text
+            if session.settings.memory.screen and session.store is not None:
+                # the model screens the candidates now; the panel shows its picks, keeping
+                # the user's accepts and rejects of the preview
+                found = session.retrieval(text)
+                retrieved, accepted = self.call_from_thread(self._show_screened, text, found)
+            elif retrieved is None:  # the panel had not caught up with this text
                 found = session.retrieval(text)
                 retrieved = found.hits
                 accepted = accepted_by_default(retrieved)
@@ -583,6 +601,12 @@ class MtlApp(App[None]):
             self.call_from_thread(self._error, str(exc))
             summary = None
         self.call_from_thread(self._finished, summary)
+
+    def _show_screened(self, text: str, found: Retrieval) -> tuple[list[Hit], list[Hit]]:
+        """Shows the screened retrieval; (what the run retrieved, what it accepted)."""
+        self._show_hits(found.hits, text, found)
+        panel = self.main_screen.query_one(InsightsPanel)
+        return panel.hits, panel.accepted_hits()
 
     def _set_running(self, running: bool) -> None:
         """While a run is active the prompt takes no keys (they would start nothing, or
@@ -600,7 +624,9 @@ class MtlApp(App[None]):
             self.main_screen.query_one(PromptArea).placeholder = placeholder
 
     def _finished(self, summary: RunSummary | None) -> None:
-        self.main_screen.query_one(InsightsPanel).set_run_labels(None)
+        panel = self.main_screen.query_one(InsightsPanel)
+        panel.set_run_labels(None)
+        panel.chosen.clear()  # the next task starts from the defaults
         self._set_running(False)
         self._waiting = None
         self.last_summary = summary

@@ -271,6 +271,11 @@ class InsightsPanel(Vertical):
         self.left_out: list[LeftOut] = []  # passed the floor, left out (superseded, conflict)
         self.floor: float | None = None
         self.cut: float | None = None
+        self.screen_note: str | None = None  # the model's screening (memory/screen.py)
+        # What the user said of a memory (a or x) for this task, even on a row already so:
+        # a rejected candidate stays rejected when the model's screening picks it.
+        self.chosen: dict[int, bool] = {}
+        self.screened = False  # `below` are the candidates the model turned down
         self.show_below = False
         self.note: str | None = None
         # Accepted memories the prompt's budget leaves out, with why (`mark_over_budget`);
@@ -308,35 +313,41 @@ class InsightsPanel(Vertical):
         left_out: list[LeftOut] | None = None,
         floor: float | None = None,
         cut: float | None = None,
+        screen_note: str | None = None,
+        screened: bool = False,
     ) -> None:
         """`hits` are what the agent gets; `left_out` (superseded, lost a conflict) and
         `below`, the best candidates held back (relevance under `cut`: the `floor`, or well
-        below the best), are listed after them, greyed and not accepted, only once `b`
-        asks."""
+        below the best; with `screened`, those the model turned down), are listed after
+        them, greyed and not accepted, only once `b` asks. `screen_note`: what the core
+        says of the model's screening."""
         self.query_text = query_text
         self.below = list(below or [])
         self.left_out = list(left_out or [])
         self.floor, self.cut = floor, cut
+        self.screen_note, self.screened = screen_note, screened
         keep = {i.hit.memory.id: i.accepted for i in self.items if not i.below_floor}
         taken = {i.hit.memory.id: i.accepted for i in self.items if i.below_floor}
         listing = self.query_one(ListView)
         listing.clear()
         for hit in hits:
             item = InsightItem(hit)
-            item.accepted = keep.get(hit.memory.id, hit.trusted)
+            item.accepted = self.chosen.get(hit.memory.id or -1,
+                                            keep.get(hit.memory.id, hit.trusted))  # fmt: skip
             item.over_budget = self._over(item)
             listing.append(item)
         below_shown = self.show_below and bool(self.below or self.left_out)
         listed = bool(hits)
         self.taken_shown = 0  # held-back rows still listed while hidden: the user took them
-        for heading, rows in held_back_sections(self.left_out, self.below, cut):
+        for heading, rows in held_back_sections(self.left_out, self.below, cut, screened):
             # hidden (`b`), those the user accepted stay listed: they reach the prompt
             rows = rows if below_shown else [(h, w) for h, w in rows if taken.get(h.memory.id)]
             if below_shown:
                 listing.append(FloorMark(heading))
             for hit, why in rows:
                 item = InsightItem(hit, below_floor=True, left_out=why)
-                item.accepted = taken.get(hit.memory.id, False)
+                item.accepted = self.chosen.get(hit.memory.id or -1,
+                                                taken.get(hit.memory.id, False))  # fmt: skip
                 item.over_budget = self._over(item)
                 listing.append(item)
                 listed = True
@@ -367,7 +378,7 @@ class InsightsPanel(Vertical):
         if self.note:
             hint.update(self.note)
         elif not hits:
-            hint.update(" · ".join(filter(None, [out.removeprefix(" · "),
+            hint.update(" · ".join(filter(None, [self.screen_note, out.removeprefix(" · "),
                                                  toggle and f"{tab}{toggle}"]))
                         if self.query_text.strip() else
                         "Type a task to see what the pool remembers.")  # fmt: skip
@@ -377,6 +388,8 @@ class InsightsPanel(Vertical):
             why = ""
             if count is not None and count.accepted and not count.in_prompt:
                 why = "all accepted are over the memory budget"
+            elif self.screen_note:
+                why = self.screen_note
             elif self.cut is not None:
                 why = f"retrieved at relevance ≥ {self.cut:.2f}"
             hint.update(" · ".join(filter(None, [why, keys + out, toggle])))
@@ -403,7 +416,8 @@ class InsightsPanel(Vertical):
         self.show_below = not self.show_below
         hits = [i.hit for i in self.items if not i.below_floor]
         self.show(hits, self.query_text, below=self.below, left_out=self.left_out,
-                  floor=self.floor, cut=self.cut)  # fmt: skip
+                  floor=self.floor, cut=self.cut, screen_note=self.screen_note,
+                  screened=self.screened)  # fmt: skip
 
     def mark_over_budget(self, over: dict[int, str]) -> None:
         """Accepted items the prompt's memory budget leaves out, with why (the core's
@@ -452,6 +466,8 @@ class InsightsPanel(Vertical):
 
     def _set(self, accepted: bool) -> None:
         item = self._current()
+        if item is not None and item.hit.memory.id is not None:
+            self.chosen[item.hit.memory.id] = accepted
         if item is None or item.accepted == accepted:
             return
         item.accepted = accepted
