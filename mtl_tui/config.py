@@ -45,10 +45,12 @@ DEFAULT_FLOOR = 0.45
 # the floor. No floor can tell "nothing applies" from "applies only by reasoning" with one
 # small embedding model: on the fresh blind sets the floor alone gave hit@1 0.68-0.74,
 # hit@3 0.73-0.80 and emptied 8-9 of 17-20 nothing-relevant tasks. Screened, with the
-# prompt frozen before blind5 existed: blind3+blind4 0.88 / 0.88, 35 of 38 empty, 0.95 of
-# what reaches the prompt wanted; blind5 0.91 / 0.91, 14 of 17 empty, 0.86
-# (tests/bench_screen.py; the answers were recorded from a capable model, a weaker one
-# may screen worse). It costs one short model call before a run that has candidates. The
+# prompt, candidate floor and count fixed before blind5 existed (blind3 and blind4 were
+# seen by then): blind5, the one fresh set, 0.91 / 0.91, 14 of 17 empty, 0.86 of what
+# reaches the prompt wanted (blind3+blind4: 0.88 / 0.88, 35 of 38, 0.95). The answers were
+# recorded from one capable model (tests/bench_screen.py); a weaker one may screen worse,
+# and task success with screening is not measured. It costs one short model call (30 s
+# at most, one retry) before a run that has candidates. The
 # study found LLM *reranking* (always three items, reordered) below plain similarity end
 # to end; screening may return nothing, which is what the floor could not do well.
 DEFAULT_SCREEN = True
