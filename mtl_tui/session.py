@@ -31,6 +31,7 @@ from mtl_tui.memory.edit import EditReport, apply_learning, plan_edits
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import (
     NOT_RELEVANT_ENOUGH,
+    SCREEN_PREVIEW,
     LeftOut,
     Retrieval,
     Screener,
@@ -47,7 +48,7 @@ from mtl_tui.memory.retrieve import (
 from mtl_tui.memory.scope import pool_policy as pool_policy
 from mtl_tui.memory.scope import repo_view, view_text
 from mtl_tui.memory.scope import view_for as view_for
-from mtl_tui.memory.screen import quick
+from mtl_tui.memory.screen import screening_model
 from mtl_tui.memory.store import MemoryStore, View
 from mtl_tui.memory.trust import trusted
 from mtl_tui.prompts import render
@@ -197,6 +198,8 @@ class Session:
         )
         if found.screen_note:
             self.emit(ev.Notice(found.screen_note, "info" if found.screened else "warning"))
+        elif self.settings.memory.screen and not screening:
+            found.screen_note = SCREEN_PREVIEW
         # what a run of this task leaves out, and why (the TUI retrieves as the user types:
         # only the latest few are kept)
         self._retrievals.pop(task.strip(), None)
@@ -221,7 +224,7 @@ class Session:
         if self._model is not None or name.startswith(SCRIPTED_PREFIX):
             return self.model()
         if self._screen_model is None:
-            self._screen_model = model_for(quick(self.settings), self.warn, stream=False)
+            self._screen_model = screening_model(self.settings, self.warn)
         return self._screen_model
 
     def fit_budget(self, accepted: Sequence[Hit]) -> tuple[list[Hit], list[LeftOut]]:

@@ -28,12 +28,11 @@ from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.rank import Hit
 from mtl_tui.memory.retrieve import Screener, fit_budget, retrieve, screener_for
 from mtl_tui.memory.scope import WHOLE_POOL_VIEW, pool_policy, view_for, view_text
-from mtl_tui.memory.screen import ScreenError, quick
+from mtl_tui.memory.screen import screening_model
 from mtl_tui.records import Memory
 from mtl_tui.text import noun, plural
 
 if TYPE_CHECKING:
-    from mtl_tui.agent.model import Model
     from mtl_tui.config import Settings
 
 app = typer.Typer(
@@ -215,14 +214,7 @@ def search(
 def _screener(cfg: Settings, query: str, lang: str | None) -> Screener:
     """The configured model's screening of the search's candidates (retrieve.screener_for)."""
 
-    def model() -> Model:
-        from mtl_tui.agent.model import model_for
-
-        if not cfg.model:
-            raise ScreenError("no model is configured: set `model` or pass --no-screen")
-        return model_for(quick(cfg), on_warning=notice, stream=False)
-
-    ask = screener_for(model, query, [lang] if lang else [])
+    ask = screener_for(lambda: screening_model(cfg, notice), query, [lang] if lang else [])
 
     def pick(candidates: Sequence[Hit]) -> list[int]:
         with err.status(f"The model screens {plural(len(candidates), 'candidate')}…"):

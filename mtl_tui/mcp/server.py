@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -30,12 +30,9 @@ from mtl_tui.memory.embed import make_embedder
 from mtl_tui.memory.packs import safe_name
 from mtl_tui.memory.retrieve import Screener, retrieve_for_task, screener_for
 from mtl_tui.memory.scope import view_for, view_text
-from mtl_tui.memory.screen import ScreenError, quick
+from mtl_tui.memory.screen import screening_model
 from mtl_tui.memory.store import MemoryStore
 from mtl_tui.records import Memory
-
-if TYPE_CHECKING:
-    from mtl_tui.agent.model import Model
 
 T = TypeVar("T")
 
@@ -146,15 +143,7 @@ def build_server(settings: Settings) -> tuple[MCPServer, Pool | ClosedPool]:
         does); without a model the floor decides, and the answer says so."""
         if not settings.memory.screen:
             return None
-
-        def model() -> Model:
-            if not settings.model:
-                raise ScreenError("no model is configured in mtl's config")
-            from mtl_tui.agent.model import model_for
-
-            return model_for(quick(settings), on_warning=_to_stderr, stream=False)
-
-        return screener_for(model, task, languages)
+        return screener_for(lambda: screening_model(settings, _to_stderr), task, languages)
 
     server = MCPServer(
         name="mtl",

@@ -99,6 +99,10 @@ ORDER_RULE = (
     "(the floor cuts on relevance alone)"
 )
 
+#: What a retrieval that did not screen says when the config screens at the run's start
+#: (the TUI's preview as the user types: one model call a task, not one a keystroke).
+SCREEN_PREVIEW = "preview by relevance: at the start the model picks from the candidates"
+
 #: The order of screened hits (screen.py), said in ORDER_RULE's place.
 SCREENED_ORDER_RULE = "in the order the model ranked them: it picked them from the candidates"
 
@@ -159,8 +163,9 @@ def retrieve(
     When it fails (ScreenError), the floor decides and `screen_note` says so."""
     fetch = max(k, CANDIDATES) if screener is not None else k
     ranked = store.search_ranked(query, k=fetch, kind=kind, language=language, view=view)
-    ranked, superseded = _drop_superseded(store, ranked, floor, view)
+    ranked, superseded = _drop_superseded(store, ranked, floor, view)  # + beyond top_k
     note: str | None = None
+    screened = False
     turned_down: list[Hit] = []
     if screener is not None:
         candidates = [h for h in ranked if _candidate(h, floor)][:CANDIDATES]
@@ -170,15 +175,14 @@ def retrieve(
             note = f"not screened ({exc}); the relevance floor decided"
         else:
             ranked = [candidates[i] for i in picks[:k]]
-            beyond = [LeftOut(candidates[i], "beyond top_k", f"the model picked it, after the "
-                              f"first {k}") for i in picks[k:]]  # fmt: skip
-            superseded += beyond
+            superseded += [LeftOut(candidates[i], "beyond top_k", "the model picked it, after "
+                                   f"the first {k}") for i in picks[k:]]  # fmt: skip
+            screened = True
             turned_down = [h for i, h in enumerate(candidates) if i not in picks]
             floor = None  # the model's picks are the cut
             note = (f"the model picked {len(picks)} of {len(candidates)} candidates"
                     if candidates else f"nothing to screen: no memory reaches relevance "
                     f"{CANDIDATE_FLOOR:.2f}")  # fmt: skip
-    screened = note is not None and not note.startswith("not screened")
     benched: dict[int, LeftOut] = {}
     while True:
         pool = [h for h in ranked if h.memory.id not in benched]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,14 +48,23 @@ class Screened:
     cost: float = 0.0
 
 
-def quick(settings: Settings) -> Settings:
-    """`settings` with a short wait for the model and at most one retry: a stalled
-    screening falls back to the floor in seconds, not after the agent's patience."""
+def screening_model(settings: Settings, on_warning: Callable[[str], None]) -> Model:
+    """The configured model with a short wait and at most one retry: a stalled screening
+    falls back to the floor in seconds, not after the agent's patience. ScreenError when
+    no model is configured."""
+    from mtl_tui.agent.model import model_for
+
+    if not settings.model:
+        raise ScreenError(
+            "no model is configured: set `model`, or turn screening off "
+            "(--no-screen, memory.screen)"
+        )
     agent = settings.agent.model_copy(update={
         "model_timeout": min(settings.agent.model_timeout, SCREEN_TIMEOUT),
         "model_retries": min(settings.agent.model_retries, 1),
     })  # fmt: skip
-    return settings.model_copy(update={"agent": agent})
+    quick = settings.model_copy(update={"agent": agent})
+    return model_for(quick, on_warning=on_warning, stream=False)
 
 
 def screen_prompt(task: str, languages: Sequence[str], lessons: Sequence[str]) -> str:

@@ -87,17 +87,8 @@ def _same_listing(panel: InsightsPanel, hits: list[Hit], text: str, found: Retri
         and shown(panel.below) == shown(found.below)
         and [o.hit.memory.id for o in panel.left_out] == [o.hit.memory.id for o in found.left_out]
         and (panel.floor, panel.cut) == (found.floor, found.cut)
-        and panel.screen_note == _screen_line(found)
+        and panel.screen_note == found.screen_note
     )
-
-
-#: What the panel says of a preview when the model screens candidates at the start.
-SCREEN_PREVIEW = "preview by relevance: at the start the model picks from the candidates"
-
-
-def _screen_line(found: Retrieval) -> str | None:
-    """The panel's line on screening: the core's note, or None when it was not asked."""
-    return found.screen_note
 
 
 def model_label(name: str | None) -> str:
@@ -476,9 +467,8 @@ class MtlApp(App[None]):
     @work(thread=True, exclusive=True, group="retrieve")
     def _retrieve(self, text: str) -> None:
         assert self.session is not None
+        # a preview: one model call per task (at the start), not one per keystroke
         found = self.session.retrieval(text, mode="task", screen=False)
-        if self.session.settings.memory.screen:
-            found.screen_note = SCREEN_PREVIEW  # one model call per task, not per keystroke
         self.call_from_thread(self._show_hits, found.hits, text, found)
 
     def _show_hits(self, hits: list[Hit], text: str, found: Retrieval | None = None) -> None:
@@ -489,7 +479,7 @@ class MtlApp(App[None]):
             panel.show(hits, text)
         else:
             panel.show(hits, text, below=found.below, left_out=found.left_out,
-                       floor=found.floor, cut=found.cut, screen_note=_screen_line(found),
+                       floor=found.floor, cut=found.cut, screen_note=found.screen_note,
                        screened=found.screened)  # fmt: skip
         self._update_insights_line()
 
